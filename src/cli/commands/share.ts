@@ -1,0 +1,52 @@
+/** `p2pshare share FILE`: the seed's `--share`. Prints the seed's lines, then serves until Ctrl+C. */
+import { DEFAULT_PEER_PORT, DEFAULT_LIBRARY_DIR, DEFAULT_TRACKER_URL } from '../../constants.js'
+import type { LegacyDialect } from '../../content/index.js'
+import { trackerBaseUrl } from '../../discovery/index.js'
+import { defaultAdvertiseIp, SharingPeer } from '../../node/index.js'
+import { untilAborted, type CommandContext } from '../io.js'
+
+export interface ShareCommandOptions {
+  port: number
+  host: string
+  ip?: string
+  tracker: string
+  dialect: LegacyDialect
+  library: string
+}
+
+export const SHARE_DEFAULTS = {
+  port: DEFAULT_PEER_PORT,
+  host: '0.0.0.0',
+  tracker: DEFAULT_TRACKER_URL,
+  dialect: 'published' as LegacyDialect,
+  library: DEFAULT_LIBRARY_DIR
+}
+
+export async function shareCommand (file: string, options: ShareCommandOptions, ctx: CommandContext): Promise<number> {
+  const base = trackerBaseUrl(options.tracker)
+  const peer = await SharingPeer.start({
+    path: file,
+    port: options.port,
+    host: options.host,
+    ip: options.ip ?? defaultAdvertiseIp(base),
+    trackerUrl: base,
+    dialect: options.dialect,
+    libraryDir: options.library,
+    signal: ctx.signal,
+    ...(ctx.verbose ? { onRequest: (outcome: string, remote: string) => { ctx.err(`request from ${remote}: ${outcome}`) } } : {})
+  })
+  const { info } = peer
+  ctx.out(`Sharing file: ${file}`)
+  ctx.out(`File size: ${info.size} bytes`)
+  ctx.out(`File hash: ${info.fileHash}`)
+  ctx.out(`Chunks: ${info.chunks} (${info.chunkSize === 1024 ? '1 KiB, README dialect' : '1 MiB, published dialect'})`)
+  ctx.out('')
+  ctx.out(`✅ Registered with tracker (${info.registration.message}; ${info.registration.peers_count} peer(s))`)
+  ctx.out(`Saved copy to: ${info.copyPath}`)
+  ctx.out(`Listening for chunk requests on ${info.listening.host}:${info.listening.port}`)
+  ctx.out('Peer is now online. Press Ctrl+C to stop.')
+  await untilAborted(ctx.signal)
+  await peer.close()
+  ctx.out(`Stopped sharing (${peer.stats.served} chunk(s) served).`)
+  return 0
+}

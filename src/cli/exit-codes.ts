@@ -1,0 +1,40 @@
+/**
+ * Exit codes of the CLI: one per failure a user can act on (the seed's Troubleshooting section), documented in the
+ * README. Scripts can rely on them.
+ */
+import { isP2PError } from '../errors.js'
+
+export const EXIT = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  trackerUnreachable: 3,
+  notFound: 4,
+  noPeers: 5,
+  peersFailed: 6,
+  hashMismatch: 7,
+  portInUse: 8,
+  inputFile: 9,
+  interrupted: 130
+} as const
+
+const BY_CODE: Record<string, number> = {
+  ERR_VALIDATION: EXIT.usage,
+  ERR_TRACKER_UNREACHABLE: EXIT.trackerUnreachable,
+  ERR_TRACKER_REPLY: EXIT.trackerUnreachable,
+  ERR_TRACKER_REJECTED: EXIT.error,
+  ERR_NOT_FOUND: EXIT.notFound,
+  ERR_NO_PEERS: EXIT.noPeers,
+  ERR_PEERS_FAILED: EXIT.peersFailed,
+  ERR_HASH_MISMATCH: EXIT.hashMismatch,
+  ERR_PORT_IN_USE: EXIT.portInUse,
+  ERR_PORT_DENIED: EXIT.portInUse,
+  ERR_LISTEN: EXIT.portInUse,
+  ERR_INPUT: EXIT.inputFile,
+  ERR_OUTPUT: EXIT.inputFile,
+  ERR_ABORTED: EXIT.interrupted
+}
+
+export function exitCodeFor (err: unknown): number {
+  return isP2PError(err) ? BY_CODE[err.code] ?? EXIT.error : EXIT.error
+}

@@ -1,0 +1,27 @@
+/** What a CLI command may touch: its streams, environment and an abort signal (Ctrl+C). */
+export interface OutputStream {
+  write: (text: string) => unknown
+  isTTY?: boolean
+}
+
+export interface CliIO {
+  stdout: OutputStream
+  stderr: OutputStream
+  env: Record<string, string | undefined>
+  /** Aborted on Ctrl+C / SIGTERM; main() wires it to the process's signals when absent. */
+  signal?: AbortSignal
+}
+
+export interface CommandContext {
+  io: CliIO
+  signal: AbortSignal
+  verbose: boolean
+  out: (line: string) => void
+  err: (line: string) => void
+}
+
+/** Resolves when the signal is aborted: how long-running commands (tracker, share) wait for Ctrl+C. */
+export async function untilAborted (signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => { resolve() }, { once: true }))
+}

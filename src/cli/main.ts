@@ -1,0 +1,138 @@
+/**
+ * The CLI: parses arguments, calls the library, renders results. `main(argv, io)` returns the exit code; errors
+ * become one readable line on stderr and a distinct exit code (exit-codes.ts), never a stack trace.
+ */
+import { Command, CommanderError, Option } from 'commander'
+import { MAX_LEGACY_WORKERS } from '../constants.js'
+import { isP2PError } from '../errors.js'
+import { downloadCommand, DOWNLOAD_DEFAULTS, type DownloadCommandOptions } from './commands/download.js'
+import { shareCommand, SHARE_DEFAULTS, type ShareCommandOptions } from './commands/share.js'
+import { trackerCommand, TRACKER_DEFAULTS, type TrackerCommandOptions } from './commands/tracker.js'
+import { EXIT, exitCodeFor } from './exit-codes.js'
+import type { CliIO, CommandContext } from './io.js'
+import { parseChoice, parseIntIn, parsePort } from './parse.js'
+
+export type { CliIO } from './io.js'
+export { EXIT } from './exit-codes.js'
+
+const VERSION = '0.1.0'
+
+/**
+ * The seed's spelling, `p2pshare --share FILE --port 6000` and `p2pshare --download NAME --port 6001`, becomes
+ * `share FILE --port 6000` / `download NAME --port 6001`.
+ */
+export function rewriteSeedSpelling (argv: readonly string[]): string[] {
+  for (const flag of ['--share', '--download']) {
+    const at = argv.findIndex(a => a === flag || a.startsWith(flag + '='))
+    if (at === -1) continue
+    const arg = argv[at] ?? ''
+    const inline = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : undefined
+    const value = inline ?? argv[at + 1]
+    const rest = argv.filter((_, i) => i !== at && (inline !== undefined || i !== at + 1))
+    return [flag.slice(2), ...(value === undefined ? [] : [value]), ...rest]
+  }
+  return [...argv]
+}
+
+export async function main (argv: readonly string[], io: CliIO): Promise<number> {
+  const controller = new AbortController()
+  const detach = io.signal === undefined ? attachProcessSignals(controller) : forward(io.signal, controller)
+  const verbose = argv.includes('--verbose') || argv.includes('-v') || (io.env.DEBUG ?? '').includes('p2pshare')
+  const ctx: CommandContext = {
+    io,
+    signal: controller.signal,
+    verbose,
+    out: (line) => { io.stdout.write(line + '\n') },
+    err: (line) => { io.stderr.write(line + '\n') }
+  }
+  let code: number = EXIT.ok
+  const program = buildProgram(ctx, (c) => { code = c })
+  try {
+    await program.parseAsync(rewriteSeedSpelling(argv), { from: 'user' })
+    return code
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage
+    if (controller.signal.aborted && !isP2PError(err)) return EXIT.interrupted
+    ctx.err(`Error: ${isP2PError(err) ? err.message : errorLine(err)}`)
+    if (verbose && err instanceof Error && err.stack !== undefined) ctx.err(err.stack)
+    return exitCodeFor(err)
+  } finally {
+    detach()
+  }
+}
+
+function buildProgram (ctx: CommandContext, setCode: (code: number) => void): Command {
+  const program = new Command('p2pshare')
+  program
+    .description('Peer-to-peer file sharing: a tracker, sharing peers and a multi-peer downloader.')
+    .version(VERSION)
+    .option('-v, --verbose', 'log details to stderr (also DEBUG=p2pshare)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.io.stdout.write(s),
+      writeErr: (s) => ctx.io.stderr.write(s),
+      outputError: (s, write) => { write(s.replace(/^error: /, 'Error: ')) }
+    })
+    .showSuggestionAfterError()
+    .addHelpText('after', `
+The seed's spelling works too:
+  p2pshare --share FILE --port 6000
+  p2pshare --download NAME --port 6001
+
+Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
+6 peers failed, 7 hash mismatch, 8 port in use, 9 file error, 130 interrupted.`)
+
+  program.command('tracker')
+    .description('run the tracker (the seed\'s /register, /lookup, /files API) with a persistent catalogue')
+    .option('--host <addr>', 'address to bind', TRACKER_DEFAULTS.host)
+    .option('--port <n>', 'port to listen on', parsePort, TRACKER_DEFAULTS.port)
+    .option('--db <file>', 'SQLite file for the catalogue', TRACKER_DEFAULTS.db)
+    .option('--probe-interval <s>', 'seconds between liveness checks of registered peers (0: never prune)', parseIntIn(0, 86400, 'probe interval'), TRACKER_DEFAULTS.probeInterval)
+    .action(async (options: TrackerCommandOptions) => { setCode(await trackerCommand(options, ctx)) })
+
+  program.command('share')
+    .description('share a file: hash it, register it with the tracker, serve its chunks')
+    .argument('<file>', 'file to share')
+    .option('-p, --port <n>', 'port to serve chunks on (0: any free port)', parsePort, SHARE_DEFAULTS.port)
+    .option('--host <addr>', 'address to bind', SHARE_DEFAULTS.host)
+    .option('--ip <addr>', 'address to register with the tracker (default: 127.0.0.1 for a loopback tracker, else this machine\'s LAN address)')
+    .option('-t, --tracker <url>', 'tracker URL', SHARE_DEFAULTS.tracker)
+    .addOption(new Option('--dialect <name>', 'chunk protocol to register with: published (1 MiB, length-prefixed) or readme (1 KiB, base64)')
+      .argParser(parseChoice(['published', 'readme'] as const, 'dialect')).default(SHARE_DEFAULTS.dialect))
+    .option('--library <dir>', 'where the copy by hash is kept', SHARE_DEFAULTS.library)
+    .action(async (file: string, options: ShareCommandOptions) => { setCode(await shareCommand(file, options, ctx)) })
+
+  program.command('download')
+    .description('download a file by name or file hash from every peer that has it')
+    .argument('<file>', 'a file name known to the tracker, or its SHA-1 file hash')
+    .option('-o, --out <dir>', 'folder to save <file hash> in', DOWNLOAD_DEFAULTS.out)
+    .option('-t, --tracker <url>', 'tracker URL', DOWNLOAD_DEFAULTS.tracker)
+    .option('-w, --workers <n>', 'chunks fetched in parallel', parseIntIn(1, MAX_LEGACY_WORKERS, 'workers'), DOWNLOAD_DEFAULTS.workers)
+    .option('-p, --port <n>', 'accepted for the seed\'s spelling; the downloader does not serve', parsePort)
+    .option('-q, --quiet', 'print only the saved path (and errors)', false)
+    .option('--json', 'print machine-readable JSON lines', false)
+    .action(async (file: string, options: DownloadCommandOptions) => { setCode(await downloadCommand(file, options, ctx)) })
+
+  return program
+}
+
+function errorLine (err: unknown): string {
+  return err instanceof Error ? err.message.split('\n')[0] ?? err.name : String(err)
+}
+
+function attachProcessSignals (controller: AbortController): () => void {
+  const onSignal = (): void => { controller.abort() }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return () => {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+function forward (signal: AbortSignal, controller: AbortController): () => void {
+  const onAbort = (): void => { controller.abort() }
+  if (signal.aborted) controller.abort()
+  signal.addEventListener('abort', onAbort, { once: true })
+  return () => { signal.removeEventListener('abort', onAbort) }
+}

@@ -1,0 +1,151 @@
+/**
+ * Client of the seed's tracker JSON API (`/register`, `/lookup`, `/files`), as ORIGINAL-PYTHON.md gives it, plus
+ * our extensions (`chunk_size`, lookup by `file_hash`, `/files?q=`). Works against the seed's own server.py too.
+ */
+import { TRACKER_MAX_REPLY_BYTES, TRACKER_REQUEST_TIMEOUT_MS } from '../constants.js'
+import { AbortError, TrackerError, ValidationError, systemErrorCode } from '../errors.js'
+
+export interface LegacyPeer {
+  ip: string
+  port: number
+  chunks: number[]
+  /** Our extension; absent for the seed's peers. */
+  chunk_size?: number
+}
+
+export interface LookupResult {
+  file_hash: string
+  file_name: string
+  file_size: number
+  peers: LegacyPeer[]
+}
+
+export interface CatalogueEntry {
+  file_hash: string
+  file_name: string
+  file_size: number
+  peers_count: number
+}
+
+export interface Registration {
+  file_name: string
+  file_hash: string
+  file_size: number
+  chunks: number[]
+  ip: string
+  port: number
+  chunk_size?: number
+}
+
+export interface RegisterResult {
+  message: string
+  file_hash: string
+  peers_count: number
+}
+
+/** The tracker's base URL from what a user typed: `host:port`, `http://host:port`, or an `/announce` URL. */
+export function trackerBaseUrl (input: string): string {
+  let text = input.trim()
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) text = `http://${text}`
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    throw new ValidationError(`Invalid tracker URL: ${input}`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ValidationError(`Invalid tracker URL: ${input} (http or https only)`)
+  const path = url.pathname.replace(/\/announce$/, '').replace(/\/+$/, '')
+  return `${url.protocol}//${url.host}${path}`
+}
+
+export class SeedTrackerClient {
+  readonly baseUrl: string
+  readonly #timeoutMs: number
+
+  constructor (url: string, options: { timeoutMs?: number } = {}) {
+    this.baseUrl = trackerBaseUrl(url)
+    this.#timeoutMs = options.timeoutMs ?? TRACKER_REQUEST_TIMEOUT_MS
+  }
+
+  async register (registration: Registration, signal?: AbortSignal): Promise<RegisterResult> {
+    const reply = await this.#request('POST', '/register', registration, signal)
+    return reply.body as RegisterResult
+  }
+
+  /** Look a file up by name; `undefined` when the tracker does not know it. */
+  async lookupByName (name: string, signal?: AbortSignal): Promise<LookupResult | undefined> {
+    const reply = await this.#request('GET', `/lookup?file_name=${encodeURIComponent(name)}`, undefined, signal, [404])
+    return reply.status === 404 ? undefined : checkLookup(reply.body)
+  }
+
+  /**
+   * Look a file up by its file hash. Our tracker answers `/lookup?file_hash=`; the seed's server.py does not know it
+   * (400 "Missing file_name parameter"), so then the hash is found in `/files` and looked up by its name.
+   */
+  async lookupByHash (fileHash: string, signal?: AbortSignal): Promise<LookupResult | undefined> {
+    const reply = await this.#request('GET', `/lookup?file_hash=${fileHash}`, undefined, signal, [400, 404])
+    if (reply.status === 200) return checkLookup(reply.body)
+    if (reply.status === 404) return undefined
+    const entry = (await this.files(undefined, signal)).find(f => f.file_hash === fileHash)
+    if (entry === undefined) return undefined
+    const byName = await this.lookupByName(entry.file_name, signal)
+    return byName?.file_hash === fileHash ? byName : undefined
+  }
+
+  async files (query?: string, signal?: AbortSignal): Promise<CatalogueEntry[]> {
+    const path = query === undefined || query === '' ? '/files' : `/files?q=${encodeURIComponent(query)}`
+    const reply = await this.#request('GET', path, undefined, signal)
+    const files = (reply.body as { files?: unknown }).files
+    if (!Array.isArray(files)) throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${this.baseUrl} sent a /files reply without a files list`)
+    return files as CatalogueEntry[]
+  }
+
+  async #request (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, passStatus: number[] = []): Promise<{ status: number, body: unknown }> {
+    const timeout = AbortSignal.timeout(this.#timeoutMs)
+    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    let response: Response
+    try {
+      response = await fetch(this.baseUrl + path, {
+        method,
+        signal: combined,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+      })
+    } catch (err) {
+      if (signal?.aborted === true) throw new AbortError()
+      const reason = timeout.aborted ? `no answer within ${this.#timeoutMs} ms` : causeCode(err)
+      throw new TrackerError('ERR_TRACKER_UNREACHABLE', `Failed to connect to tracker at ${this.baseUrl} (${reason})`, { cause: err })
+    }
+    const text = await readCapped(response, this.baseUrl)
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch {
+      throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${this.baseUrl} answered ${method} ${path.split('?')[0] ?? path} with ${response.status} and no JSON: is this a p2pshare tracker?`)
+    }
+    if (response.ok || passStatus.includes(response.status)) return { status: response.status, body: parsed }
+    const message = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? String(parsed.error) : `HTTP ${response.status}`
+    throw new TrackerError('ERR_TRACKER_REJECTED', `Tracker refused ${method} ${path.split('?')[0] ?? path}: ${message}`)
+  }
+}
+
+function causeCode (err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause
+  return systemErrorCode(cause) ?? systemErrorCode(err) ?? (cause instanceof Error ? cause.message : String(err))
+}
+
+async function readCapped (response: Response, baseUrl: string): Promise<string> {
+  const declared = Number(response.headers.get('content-length') ?? '0')
+  if (declared > TRACKER_MAX_REPLY_BYTES) throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${baseUrl} sent a reply above ${TRACKER_MAX_REPLY_BYTES} bytes`)
+  const text = await response.text()
+  if (text.length > TRACKER_MAX_REPLY_BYTES) throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${baseUrl} sent a reply above ${TRACKER_MAX_REPLY_BYTES} bytes`)
+  return text
+}
+
+function checkLookup (body: unknown): LookupResult {
+  const b = body as Partial<LookupResult>
+  if (typeof b.file_hash !== 'string' || typeof b.file_size !== 'number' || !Array.isArray(b.peers)) {
+    throw new TrackerError('ERR_TRACKER_REPLY', 'Tracker sent a lookup reply without file_hash, file_size and peers')
+  }
+  return b as LookupResult
+}

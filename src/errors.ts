@@ -1,0 +1,49 @@
+/**
+ * Errors with stable codes. Every error the library throws on purpose is a P2PError whose `code` callers
+ * (the CLI, the HTTP API, tests) switch on; the message is one readable line for a human.
+ */
+export class P2PError extends Error {
+  readonly code: string
+
+  constructor (code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+/** A remote peer sent bytes that break the protocol: costs that one connection only. */
+export class ProtocolError extends P2PError {}
+
+/** Input from a user or an HTTP client that fails validation. */
+export class ValidationError extends P2PError {
+  constructor (message: string, options?: { cause?: unknown }) {
+    super('ERR_VALIDATION', message, options)
+  }
+}
+
+/** The tracker could not be reached or answered with something that is not its API. */
+export class TrackerError extends P2PError {}
+
+/** A transfer could not complete: no peers, peers unreachable, hash mismatch. */
+export class TransferError extends P2PError {}
+
+/** Local file system trouble: input file missing, output folder not writable. */
+export class StorageError extends P2PError {}
+
+/** An operation was aborted through its AbortSignal (Ctrl+C in the CLI). */
+export class AbortError extends P2PError {
+  constructor (message = 'The operation was aborted') {
+    super('ERR_ABORTED', message)
+  }
+}
+
+export function isP2PError (err: unknown): err is P2PError {
+  return err instanceof P2PError
+}
+
+/** The `code` of a Node system error (`ECONNREFUSED`, `EADDRINUSE`...), if it is one. */
+export function systemErrorCode (err: unknown): string | undefined {
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
+  return undefined
+}

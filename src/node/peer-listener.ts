@@ -1,0 +1,130 @@
+/**
+ * The peer's one TCP listener. The first bytes of each connection decide its protocol; `GET_CHUNK` requests are
+ * served in the dialect this peer registered with. Bounded: connections in total and per address, bytes and time
+ * to send a request, time to read a reply.
+ */
+import { createServer, type Server, type Socket } from 'node:net'
+import type { LegacyDialect } from '../content/index.js'
+import {
+  LEGACY_MAX_CONNECTIONS, LEGACY_MAX_CONNECTIONS_PER_IP, LEGACY_MAX_REQUEST_BYTES, LEGACY_REQUEST_GRACE_MS, LEGACY_REQUEST_TIMEOUT_MS
+} from '../constants.js'
+import { P2PError, systemErrorCode } from '../errors.js'
+import { looksComplete, serveChunkRequest, sniffProtocol, type ChunkSource, type LegacyOutcome } from '../wire/index.js'
+
+export interface PeerListenerOptions {
+  host: string
+  port: number
+  source: ChunkSource
+  dialect: LegacyDialect
+  maxConnections?: number
+  maxConnectionsPerIp?: number
+  requestTimeoutMs?: number
+  /** Called once per finished legacy request (for logs and tests). */
+  onRequest?: (outcome: LegacyOutcome, remote: string) => void
+}
+
+export interface ListenerStats {
+  open: number
+  served: number
+  refused: number
+}
+
+export class PeerListener {
+  readonly #options: PeerListenerOptions
+  readonly #server: Server
+  readonly #perIp = new Map<string, number>()
+  readonly #sockets = new Set<Socket>()
+  readonly stats: ListenerStats = { open: 0, served: 0, refused: 0 }
+  #closed = false
+
+  constructor (options: PeerListenerOptions) {
+    this.#options = options
+    this.#server = createServer((socket) => { this.#accept(socket) })
+  }
+
+  /** Start listening; resolves with the bound address. Port in use is an `ERR_PORT_IN_USE` error. */
+  async listen (): Promise<{ host: string, port: number }> {
+    const { host, port } = this.#options
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        const code = systemErrorCode(err)
+        if (code === 'EADDRINUSE') reject(new P2PError('ERR_PORT_IN_USE', `Port ${port} is already in use (Address already in use): choose another with --port`, { cause: err }))
+        else if (code === 'EACCES') reject(new P2PError('ERR_PORT_DENIED', `Not allowed to listen on port ${port}: choose a port above 1023 with --port`, { cause: err }))
+        else reject(new P2PError('ERR_LISTEN', `Cannot listen on ${host}:${port}: ${code ?? err.message}`, { cause: err }))
+      }
+      this.#server.once('error', onError)
+      this.#server.listen({ host, port }, () => {
+        this.#server.off('error', onError)
+        resolve()
+      })
+    })
+    const address = this.#server.address()
+    if (address === null || typeof address === 'string') throw new P2PError('ERR_LISTEN', 'listener has no TCP address')
+    return { host: address.address, port: address.port }
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    for (const socket of this.#sockets) socket.destroy()
+    await new Promise<void>((resolve) => this.#server.close(() => { resolve() }))
+  }
+
+  #accept (socket: Socket): void {
+    const ip = socket.remoteAddress ?? '?'
+    const perIp = this.#perIp.get(ip) ?? 0
+    const max = this.#options.maxConnections ?? LEGACY_MAX_CONNECTIONS
+    const maxPerIp = this.#options.maxConnectionsPerIp ?? LEGACY_MAX_CONNECTIONS_PER_IP
+    if (this.#closed || this.#sockets.size >= max || perIp >= maxPerIp) {
+      this.stats.refused++
+      socket.destroy()
+      return
+    }
+    this.#sockets.add(socket)
+    this.#perIp.set(ip, perIp + 1)
+    this.stats.open = this.#sockets.size
+    socket.once('close', () => {
+      this.#sockets.delete(socket)
+      const left = (this.#perIp.get(ip) ?? 1) - 1
+      if (left <= 0) this.#perIp.delete(ip)
+      else this.#perIp.set(ip, left)
+      this.stats.open = this.#sockets.size
+    })
+    socket.on('error', () => { socket.destroy() })
+    socket.setTimeout(this.#options.requestTimeoutMs ?? LEGACY_REQUEST_TIMEOUT_MS, () => { socket.destroy() })
+
+    let received: Buffer = Buffer.alloc(0)
+    let grace: NodeJS.Timeout | undefined
+    const onData = (data: Buffer): void => {
+      received = received.length === 0 ? data : Buffer.concat([received, data])
+      const protocol = sniffProtocol(received)
+      if (protocol === 'undecided' && received.length < LEGACY_MAX_REQUEST_BYTES) return
+      if (protocol !== 'legacy') {
+        // BitTorrent arrives with the wire engine; until then, and for anything unknown, close.
+        socket.destroy()
+        return
+      }
+      // The Python server reads one recv(1024) and answers what it got. We answer as soon as three tokens are
+      // there, and give a request split across segments a short grace before judging what arrived.
+      if (!looksComplete(received) && received.length < LEGACY_MAX_REQUEST_BYTES) {
+        grace ??= setTimeout(() => { socket.off('data', onData); handle() }, LEGACY_REQUEST_GRACE_MS)
+        return
+      }
+      socket.off('data', onData)
+      handle()
+    }
+    const handle = (): void => {
+      clearTimeout(grace)
+      // Keep reading so the client's close is seen, but a client that floods after its request is dropped.
+      let extra = 0
+      socket.on('data', (more: Buffer) => { extra += more.length; if (extra > LEGACY_MAX_REQUEST_BYTES) socket.destroy() })
+      const request = received.subarray(0, LEGACY_MAX_REQUEST_BYTES)
+      void serveChunkRequest(socket, request, this.#options.source, this.#options.dialect).then((outcome) => {
+        if (outcome === 'served') this.stats.served++
+        this.#options.onRequest?.(outcome, `${ip}:${socket.remotePort ?? 0}`)
+      })
+    }
+    socket.once('close', () => { clearTimeout(grace) })
+    socket.on('data', onData)
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * A sharing peer as the seed's `--share`: hash the file (streaming), keep a copy in the library, listen for chunk
+ * requests, register with the tracker. It listens before it registers, so a port in use fails before the tracker
+ * lists a peer that cannot answer.
+ */
+import { stat } from 'node:fs/promises'
+import { basename } from 'node:path'
+import { chunkCount, DIALECT_CHUNK_SIZE, hashFile, type LegacyDialect } from '../content/index.js'
+import { SeedTrackerClient, type RegisterResult } from '../discovery/index.js'
+import { StorageError, systemErrorCode } from '../errors.js'
+import { saveCopy, SharedFiles } from '../storage/index.js'
+import { PeerListener } from './peer-listener.js'
+import type { LegacyOutcome } from '../wire/index.js'
+
+export interface ShareOptions {
+  path: string
+  /** Port to listen on; 0 picks a free one. */
+  port: number
+  /** Address to bind; the seed binds 0.0.0.0. */
+  host: string
+  /** Address to register with the tracker (the seed's `ip` field). */
+  ip: string
+  trackerUrl: string
+  dialect: LegacyDialect
+  libraryDir: string
+  signal?: AbortSignal
+  onHashProgress?: (hashed: number, size: number) => void
+  onRequest?: (outcome: LegacyOutcome, remote: string) => void
+}
+
+export interface ShareInfo {
+  fileName: string
+  fileHash: string
+  size: number
+  chunks: number
+  chunkSize: number
+  copyPath: string
+  listening: { host: string, port: number }
+  registration: RegisterResult
+}
+
+export class SharingPeer {
+  readonly info: ShareInfo
+  readonly #listener: PeerListener
+  readonly #files: SharedFiles
+
+  private constructor (info: ShareInfo, listener: PeerListener, files: SharedFiles) {
+    this.info = info
+    this.#listener = listener
+    this.#files = files
+  }
+
+  get stats (): PeerListener['stats'] {
+    return this.#listener.stats
+  }
+
+  static async start (options: ShareOptions): Promise<SharingPeer> {
+    let size: number
+    try {
+      const info = await stat(options.path)
+      if (!info.isFile()) throw new StorageError('ERR_INPUT', `Not a regular file: ${options.path}`)
+      size = info.size
+    } catch (err) {
+      if (err instanceof StorageError) throw err
+      throw new StorageError('ERR_INPUT', `Cannot read ${options.path}: ${systemErrorCode(err) === 'ENOENT' ? 'no such file' : systemErrorCode(err) ?? String(err)}`, { cause: err })
+    }
+    const digest = await hashFile(options.path, {
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      onProgress: (hashed) => options.onHashProgress?.(hashed, size)
+    })
+    const chunkSize = DIALECT_CHUNK_SIZE[options.dialect]
+    const chunks = chunkCount(digest.size, chunkSize)
+
+    const files = new SharedFiles()
+    files.add({ fileHash: digest.sha1, path: options.path, size: digest.size })
+    const listener = new PeerListener({
+      host: options.host,
+      port: options.port,
+      dialect: options.dialect,
+      source: { size: (h) => files.get(h)?.size, readInto: async (...args) => { await files.readInto(...args) } },
+      ...(options.onRequest === undefined ? {} : { onRequest: options.onRequest })
+    })
+    const listening = await listener.listen()
+    try {
+      const tracker = new SeedTrackerClient(options.trackerUrl)
+      const fileName = basename(options.path)
+      const registration = await tracker.register({
+        file_name: fileName,
+        file_hash: digest.sha1,
+        file_size: digest.size,
+        chunks: Array.from({ length: chunks }, (_, i) => i),
+        ip: options.ip,
+        port: listening.port,
+        chunk_size: chunkSize
+      }, options.signal)
+      const copyPath = await saveCopy(options.path, options.libraryDir, digest.sha1, digest.size)
+      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, chunks, chunkSize, copyPath, listening, registration }, listener, files)
+    } catch (err) {
+      await listener.close()
+      await files.close()
+      throw err
+    }
+  }
+
+  async close (): Promise<void> {
+    await this.#listener.close()
+    await this.#files.close()
+  }
+}

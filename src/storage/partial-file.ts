@@ -1,0 +1,75 @@
+/**
+ * A download in progress: a `.part` file beside its destination, written with positional writes, renamed to the
+ * final name only once verified. Nothing ever appears under the final name unverified.
+ */
+import { closeSync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs'
+import { StorageError, systemErrorCode } from '../errors.js'
+
+export const PARTIAL_SUFFIX = '.part'
+
+export class PartialFile {
+  readonly path: string
+  readonly finalPath: string
+  #fd: number | undefined
+
+  private constructor (finalPath: string, fd: number) {
+    this.finalPath = finalPath
+    this.path = finalPath + PARTIAL_SUFFIX
+    this.#fd = fd
+  }
+
+  /** Create (or truncate) `<finalPath>.part` with room for `size` bytes. */
+  static create (finalPath: string, size: number): PartialFile {
+    let fd: number
+    try {
+      fd = openSync(finalPath + PARTIAL_SUFFIX, 'w+')
+      ftruncateSync(fd, size)
+    } catch (err) {
+      throw new StorageError('ERR_OUTPUT', `Cannot write ${finalPath}${PARTIAL_SUFFIX}: ${systemErrorCode(err) ?? String(err)}`, { cause: err })
+    }
+    return new PartialFile(finalPath, fd)
+  }
+
+  /** Write all of `data` at `offset`. */
+  write (data: Uint8Array, offset: number): void {
+    const fd = this.#open()
+    let done = 0
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done, offset + done)
+  }
+
+  /** Read `length` bytes at `offset` (for hashing ranges that were not kept in memory). */
+  read (offset: number, length: number): Buffer {
+    const fd = this.#open()
+    const out = Buffer.allocUnsafe(length)
+    let done = 0
+    while (done < length) {
+      const n = readSync(fd, out, done, length - done, offset + done)
+      if (n === 0) throw new StorageError('ERR_SHORT_READ', `Unexpected end of ${this.path}`)
+      done += n
+    }
+    return out
+  }
+
+  /** Flush to disk, close, and rename onto the final name. */
+  commit (): void {
+    const fd = this.#open()
+    fsyncSync(fd)
+    closeSync(fd)
+    this.#fd = undefined
+    renameSync(this.path, this.finalPath)
+  }
+
+  /** Close and delete the partial file; safe to call more than once and after commit. */
+  discard (): void {
+    if (this.#fd !== undefined) {
+      closeSync(this.#fd)
+      this.#fd = undefined
+      rmSync(this.path, { force: true })
+    }
+  }
+
+  #open (): number {
+    if (this.#fd === undefined) throw new StorageError('ERR_CLOSED', `${this.path} is closed`)
+    return this.#fd
+  }
+}

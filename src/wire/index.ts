@@ -1,0 +1,2 @@
+export * from './legacy/index.js'
+export { sniffProtocol, type WireProtocol } from './sniff.js'

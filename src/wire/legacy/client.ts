@@ -1,0 +1,140 @@
+/**
+ * Fetch one chunk with the seed's protocol. The dialect is told from the first reply byte: a length prefix of a
+ * chunk up to 16 MiB starts with 0x00, base64 text and `ERROR:` never do.
+ *
+ * Published-dialect bytes are read into one module-wide buffer (`onread`) and copied once, straight into the chunk
+ * buffer: no allocation per socket read (PERFORMANCE.md, lesson 1). Safe because every callback copies what it
+ * needs before returning, and callbacks never interleave on one thread.
+ */
+import { connect, type Socket } from 'node:net'
+import { LEGACY_CONNECT_TIMEOUT_MS, LEGACY_IDLE_TIMEOUT_MS, LEGACY_MAX_CHUNK_BYTES } from '../../constants.js'
+import { AbortError, P2PError, ProtocolError, systemErrorCode } from '../../errors.js'
+import { decodeBase64Reply, encodeChunkRequest, peerErrorReply } from './codec.js'
+
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
+
+export interface FetchChunkOptions {
+  host: string
+  port: number
+  fileHash: string
+  chunkId: number
+  /** The chunk's length from the file size and the peer's chunk size; any other length is a failure. */
+  expectedLength: number
+  /** Where to put the bytes; a new buffer of `expectedLength` when absent. */
+  target?: Buffer
+  connectTimeoutMs?: number
+  idleTimeoutMs?: number
+  signal?: AbortSignal
+}
+
+export class PeerError extends P2PError {}
+
+export async function fetchChunk (options: FetchChunkOptions): Promise<Buffer> {
+  const { expectedLength } = options
+  if (expectedLength > LEGACY_MAX_CHUNK_BYTES) throw new ProtocolError('ERR_FRAME_TOO_LARGE', `chunk of ${expectedLength} bytes is above the ${LEGACY_MAX_CHUNK_BYTES}-byte cap`)
+  if (options.signal?.aborted === true) throw new AbortError()
+  const target = options.target ?? Buffer.allocUnsafe(expectedLength)
+  // Base64 text of the chunk, or an error line: bounded by what a correct reply can be.
+  const textCap = Math.ceil(expectedLength / 3) * 4 + 256
+
+  return await new Promise<Buffer>((resolve, reject) => {
+    let mode: 'start' | 'binary' | 'text' = 'start'
+    let header = 0
+    let headerBytes = 0
+    let received = 0
+    let text: Buffer[] = []
+    let textLength = 0
+    let settled = false
+    let connected = false
+
+    const finish = (err: Error | undefined, value?: Buffer): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(connectTimer)
+      options.signal?.removeEventListener('abort', onAbort)
+      socket.destroy()
+      if (err !== undefined) reject(err)
+      else resolve(value ?? target)
+    }
+    const onAbort = (): void => { finish(new AbortError()) }
+
+    const onData = (nread: number, buf: Buffer): boolean => {
+      if (settled) return false
+      let pos = 0
+      if (mode === 'start') {
+        mode = buf[0] === 0 ? 'binary' : 'text'
+      }
+      if (mode === 'binary') {
+        while (headerBytes < 4 && pos < nread) {
+          header = header * 256 + (buf[pos++] ?? 0)
+          headerBytes++
+        }
+        if (headerBytes < 4) return true
+        if (header !== expectedLength) {
+          finish(new ProtocolError('ERR_BAD_LENGTH', `peer announced ${header} bytes, expected ${expectedLength}`))
+          return false
+        }
+        const take = Math.min(nread - pos, expectedLength - received)
+        buf.copy(target, received, pos, pos + take)
+        received += take
+        if (nread - pos > take) {
+          finish(new ProtocolError('ERR_BAD_LENGTH', 'peer sent bytes past the chunk'))
+          return false
+        }
+        if (received === expectedLength) finish(undefined, target)
+        return true
+      }
+      textLength += nread
+      if (textLength > textCap) {
+        finish(new ProtocolError('ERR_FRAME_TOO_LARGE', `reply longer than the ${textCap} bytes a ${expectedLength}-byte chunk needs`))
+        return false
+      }
+      text.push(Buffer.from(buf.subarray(0, nread)))
+      return true
+    }
+
+    const onEnd = (): void => {
+      if (settled) return
+      if (mode === 'binary' || mode === 'start') {
+        // An empty reply for an empty chunk is impossible (an empty file has no chunks), so both are short reads.
+        if (expectedLength === 0 && headerBytes === 4) { finish(undefined, target); return }
+        finish(new ProtocolError('ERR_SHORT_CHUNK', `connection closed after ${received} of ${expectedLength} bytes`))
+        return
+      }
+      const reply = Buffer.concat(text, textLength)
+      text = []
+      const refused = peerErrorReply(reply)
+      if (refused !== undefined) { finish(refused); return }
+      try {
+        const data = decodeBase64Reply(reply, expectedLength)
+        data.copy(target, 0)
+        finish(undefined, target)
+      } catch (err) {
+        finish(err as Error)
+      }
+    }
+
+    const socket: Socket = connect({
+      host: options.host,
+      port: options.port,
+      onread: { buffer: READ_BUFFER, callback: onData }
+    })
+    const connectTimer = setTimeout(() => {
+      if (!connected) finish(new PeerError('ERR_PEER_TIMEOUT', `no connection within ${options.connectTimeoutMs ?? LEGACY_CONNECT_TIMEOUT_MS} ms`))
+    }, options.connectTimeoutMs ?? LEGACY_CONNECT_TIMEOUT_MS)
+    socket.setTimeout(options.idleTimeoutMs ?? LEGACY_IDLE_TIMEOUT_MS, () => {
+      finish(new PeerError('ERR_PEER_TIMEOUT', `peer stalled: nothing for ${options.idleTimeoutMs ?? LEGACY_IDLE_TIMEOUT_MS} ms`))
+    })
+    socket.once('connect', () => {
+      connected = true
+      clearTimeout(connectTimer)
+      socket.write(encodeChunkRequest(options.fileHash, options.chunkId))
+    })
+    socket.once('end', onEnd)
+    socket.once('close', () => { if (!settled) onEnd() })
+    socket.once('error', (err) => {
+      finish(new PeerError('ERR_PEER_UNREACHABLE', `${options.host}:${options.port}: ${systemErrorCode(err) ?? err.message}`, { cause: err }))
+    })
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+  })
+}

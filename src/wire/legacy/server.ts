@@ -1,0 +1,56 @@
+/**
+ * Serve one `GET_CHUNK` request on a connection whose request bytes have been read, in one dialect, then close.
+ */
+import type { Socket } from 'node:net'
+import { chunkCount, chunkRange, DIALECT_CHUNK_SIZE, type LegacyDialect } from '../../content/index.js'
+import { LEGACY_SEND_IDLE_TIMEOUT_MS } from '../../constants.js'
+import { encodePublishedHeader, LEGACY_ERRORS, parseChunkRequest } from './codec.js'
+
+/** What the chunk server needs from the files it shares. */
+export interface ChunkSource {
+  size (fileHash: string): number | undefined
+  readInto (fileHash: string, offset: number, length: number, target: Uint8Array, targetOffset: number): Promise<void>
+}
+
+export type LegacyOutcome = 'served' | 'not-found' | 'out-of-range' | 'bad-request' | 'invalid' | 'io-error'
+
+export async function serveChunkRequest (socket: Socket, request: Uint8Array, source: ChunkSource, dialect: LegacyDialect): Promise<LegacyOutcome> {
+  socket.setTimeout(LEGACY_SEND_IDLE_TIMEOUT_MS, () => socket.destroy())
+  const parsed = parseChunkRequest(request)
+  if (parsed.type === 'invalid') {
+    socket.end()
+    return 'invalid'
+  }
+  if (parsed.type === 'bad-id') {
+    socket.end(LEGACY_ERRORS.serverError)
+    return 'bad-request'
+  }
+  const size = source.size(parsed.fileHash)
+  if (size === undefined) {
+    socket.end(LEGACY_ERRORS.fileNotFound)
+    return 'not-found'
+  }
+  const chunkSize = DIALECT_CHUNK_SIZE[dialect]
+  if (parsed.chunkId >= chunkCount(size, chunkSize)) {
+    socket.end(LEGACY_ERRORS.outOfRange)
+    return 'out-of-range'
+  }
+  const { offset, length } = chunkRange(parsed.chunkId, size, chunkSize)
+  // Seed side kept simple (PERFORMANCE.md, lesson 5): the chunk is read right behind its header and sent as one write.
+  const headerLength = dialect === 'published' ? 4 : 0
+  const out = Buffer.allocUnsafe(headerLength + length)
+  try {
+    await source.readInto(parsed.fileHash, offset, length, out, headerLength)
+  } catch {
+    if (!socket.destroyed) socket.end(LEGACY_ERRORS.serverError)
+    return 'io-error'
+  }
+  if (socket.destroyed) return 'served'
+  if (dialect === 'published') {
+    encodePublishedHeader(length).copy(out, 0)
+    socket.end(out)
+  } else {
+    socket.end(out.toString('base64'))
+  }
+  return 'served'
+}
