@@ -47,3 +47,12 @@ export function systemErrorCode (err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code
   return undefined
 }
+
+/** A failed `listen()` as the error a user can act on: port in use, port not allowed, or another cause. */
+export function listenError (err: unknown, host: string, port: number): P2PError {
+  const code = systemErrorCode(err)
+  if (code === 'EADDRINUSE') return new P2PError('ERR_PORT_IN_USE', `Port ${port} is already in use (Address already in use): choose another with --port`, { cause: err })
+  if (code === 'EACCES') return new P2PError('ERR_PORT_DENIED', `Not allowed to listen on port ${port}: choose a port above 1023 with --port`, { cause: err })
+  if (code === 'EADDRNOTAVAIL') return new P2PError('ERR_LISTEN', `Cannot listen on ${host}:${port}: no such local address (check --host)`, { cause: err })
+  return new P2PError('ERR_LISTEN', `Cannot listen on ${host}:${port}: ${code ?? String(err)}`, { cause: err })
+}

@@ -32,6 +32,7 @@ const BY_CODE: Record<string, number> = {
   ERR_LISTEN: EXIT.portInUse,
   ERR_INPUT: EXIT.inputFile,
   ERR_OUTPUT: EXIT.inputFile,
+  ERR_TRACKER_DB: EXIT.inputFile,
   ERR_ABORTED: EXIT.interrupted
 }
 

@@ -22,7 +22,7 @@ export class ProgressReporter {
   readonly #now: () => number
   readonly #samples: Array<{ t: number, bytes: number }> = []
   #last: ProgressSample = { downloaded: 0, total: 0, peers: 0 }
-  #lastDraw = 0
+  #lastDraw = Number.NEGATIVE_INFINITY
   #drawn = false
 
   constructor (mode: ProgressMode, write: (text: string) => void, now: () => number = Date.now) {

@@ -8,7 +8,7 @@ import type { LegacyDialect } from '../content/index.js'
 import {
   LEGACY_MAX_CONNECTIONS, LEGACY_MAX_CONNECTIONS_PER_IP, LEGACY_MAX_REQUEST_BYTES, LEGACY_REQUEST_GRACE_MS, LEGACY_REQUEST_TIMEOUT_MS
 } from '../constants.js'
-import { P2PError, systemErrorCode } from '../errors.js'
+import { listenError, P2PError } from '../errors.js'
 import { looksComplete, serveChunkRequest, sniffProtocol, type ChunkSource, type LegacyOutcome } from '../wire/index.js'
 
 export interface PeerListenerOptions {
@@ -46,12 +46,7 @@ export class PeerListener {
   async listen (): Promise<{ host: string, port: number }> {
     const { host, port } = this.#options
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => {
-        const code = systemErrorCode(err)
-        if (code === 'EADDRINUSE') reject(new P2PError('ERR_PORT_IN_USE', `Port ${port} is already in use (Address already in use): choose another with --port`, { cause: err }))
-        else if (code === 'EACCES') reject(new P2PError('ERR_PORT_DENIED', `Not allowed to listen on port ${port}: choose a port above 1023 with --port`, { cause: err }))
-        else reject(new P2PError('ERR_LISTEN', `Cannot listen on ${host}:${port}: ${code ?? err.message}`, { cause: err }))
-      }
+      const onError = (err: Error): void => { reject(listenError(err, host, port)) }
       this.#server.once('error', onError)
       this.#server.listen({ host, port }, () => {
         this.#server.off('error', onError)

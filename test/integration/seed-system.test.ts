@@ -195,6 +195,10 @@ test('the seed\'s Troubleshooting cases each give one line and their own exit co
   assert.equal(inUse.code, 8)
   assert.match(inUse.stderr, new RegExp(`^Error: Port ${sharer.port} is already in use \\(Address already in use\\)`))
 
+  const trackerInUse = await runCli(['tracker', '--port', new URL(url).port, '--db', join(dir, 'other.db')], { cwd: dir })
+  assert.equal(trackerInUse.code, 8)
+  assert.match(trackerInUse.stderr, /^Error: Port \d+ is already in use/)
+
   const noFile = await runCli(['share', join(dir, 'does-not-exist'), '--port', '0', '--tracker', url], { cwd: dir })
   assert.equal(noFile.code, 9)
   assert.match(noFile.stderr, /^Error: Cannot read .*does-not-exist: no such file\n$/)
@@ -203,7 +207,7 @@ test('the seed\'s Troubleshooting cases each give one line and their own exit co
   assert.equal(badPort.code, 2)
   assert.match(badPort.stderr, /port must be a whole number from 0 to 65535/)
 
-  for (const r of [unreachable, missing, none, inUse, noFile, badPort]) assert.equal(r.stderr.includes('    at '), false, 'no stack trace')
+  for (const r of [unreachable, missing, none, inUse, trackerInUse, noFile, badPort]) assert.equal(r.stderr.includes('    at '), false, 'no stack trace')
 })
 
 test('a restarted tracker still knows the files and the peers registered before', async (t) => {

@@ -360,6 +360,8 @@ describe('GET /lookup, /get_file/<name>', () => {
     const viaGetFile = await get(`/get_file/${encodeURIComponent('my file (1).txt')}`)
     assert.equal(viaGetFile.status, 200)
     assert.equal(viaGetFile.raw, viaLookup.raw)
+    // Python's requests encodes a space in a query as '+'.
+    assert.equal((await get('/lookup?file_name=my+file+(1).txt')).raw, viaLookup.raw)
     await expectError(get('/get_file/nothing.txt'), 404, 'File not found')
   })
 
@@ -506,6 +508,18 @@ describe('other routes and errors', () => {
       })
     } finally {
       await t.close()
+    }
+    // A new file refused at the peer limit is not half-written: the file row goes with the failed transaction.
+    const one = await createTracker({ db: ':memory:', probeIntervalMs: 0, limits: { maxPeers: 1 } })
+    try {
+      assert.equal((await one.app.inject({ method: 'POST', url: '/register', payload: reg() })).statusCode, 200)
+      const refused = await one.app.inject({ method: 'POST', url: '/register', payload: reg({ file_hash: HASH_B, file_name: 'other.txt' }) })
+      assert.equal(refused.statusCode, 503)
+      assert.deepEqual(refused.json(), { error: 'Tracker peer list is full (1 peers)' })
+      assert.equal((await one.app.inject({ method: 'GET', url: '/files' })).json().files.length, 1)
+      assert.equal((await one.app.inject({ method: 'GET', url: '/lookup?file_name=other.txt' })).statusCode, 404)
+    } finally {
+      await one.close()
     }
   })
 

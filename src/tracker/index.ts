@@ -1,0 +1,7 @@
+/** The tracker server: the seed's JSON API with a persistent, searchable catalogue and peer pruning. */
+export { createTracker, buildTrackerApp, type Tracker, type TrackerAddress, type TrackerOptions } from './tracker.js'
+export { trackerBanner } from './banner.js'
+export { tcpProbe, type ProbeFn } from './probe.js'
+export type { PruneReport } from './prober.js'
+export { SCHEMA_VERSION, type StoreLimits } from './store.js'
+export * as trackerLimits from './limits.js'

@@ -1,0 +1,75 @@
+/**
+ * The tracker's limits and timings, each with the reason for its value. docs/tracker-api.md lists the
+ * ones an HTTP client meets.
+ */
+
+/**
+ * Largest request body. A seed-README peer lists one chunk id per KiB: a 1 GiB file is 1,048,576 ids,
+ * about 7.5 MiB of JSON, so 8 MiB admits a whole 1 GiB file in that dialect (and any file in the
+ * published 1 MiB dialect).
+ */
+export const TRACKER_BODY_LIMIT_BYTES = 8 * 1024 * 1024
+
+/** Longest route parameter (`/get_file/<name>`): a 255-byte name percent-encoded is at most 765 characters. */
+export const TRACKER_MAX_PARAM_LENGTH = 1024
+
+/** A file name is a base name of at most this many bytes of UTF-8 (the common file system limit, NAME_MAX). */
+export const MAX_FILE_NAME_BYTES = 255
+
+/** Longest `ip` accepted before parsing it: an IPv6 literal with an embedded IPv4 is at most 45 characters. */
+export const MAX_IP_LENGTH = 64
+
+/** The two legacy chunk sizes (seed README: 1 KiB; published Python: 1 MiB) — the only `chunk_size` values. */
+export const LEGACY_CHUNK_SIZES: readonly number[] = [1024, 1024 * 1024]
+
+/** Chunk size used to bound chunk ids when a registration names none: the finer dialect, so nothing valid is refused. */
+export const DEFAULT_BOUND_CHUNK_SIZE = 1024
+
+/**
+ * A registration's chunk ids are stored as ranges. A peer holding the whole file has one range; a partial
+ * holder has one per hole. Above this the registration is refused, so one peer's row stays small
+ * (at most ~300 KiB of range text).
+ */
+export const MAX_CHUNK_RANGES_PER_PEER = 16_384
+
+/** Files in the catalogue. Files are never dropped (a file whose peers are gone stays listed), so this is a hard cap. */
+export const TRACKER_MAX_FILES = 100_000
+
+/** Legacy peers registered for one file. Dead peers are pruned, which frees their places. */
+export const TRACKER_MAX_PEERS_PER_FILE = 1_000
+
+/** Legacy peer registrations in total (all files). */
+export const TRACKER_MAX_PEERS = 100_000
+
+/** A lookup lists at most this many peers (in registration order): the seed's downloader picks one at random per chunk. */
+export const TRACKER_LOOKUP_MAX_PEERS = 200
+
+/**
+ * A lookup expands at most this many chunk ids in total (~16 MiB of JSON, half the client's
+ * TRACKER_MAX_REPLY_BYTES). Peers that would go past it are left out of that reply. One registration
+ * never exceeds it (the body limit allows about 1.1 million ids), so a file with peers always lists one.
+ */
+export const TRACKER_LOOKUP_MAX_CHUNK_IDS = 2 * 1024 * 1024
+
+/** Liveness probing of registered peers: every minute by default. */
+export const DEFAULT_PROBE_INTERVAL_MS = 60_000
+/** A peer is pruned after this many consecutive failed probes (three minutes of silence at the default interval). */
+export const DEFAULT_PROBE_FAILURES_TO_PRUNE = 3
+/** The default probe's TCP connect timeout: a live peer on a LAN or the Internet accepts well within it. */
+export const PROBE_CONNECT_TIMEOUT_MS = 3_000
+/**
+ * Any probe (also an injected one) that has not answered after this long counts as failed and is aborted,
+ * so one stuck probe cannot stall a round.
+ */
+export const PROBE_WATCHDOG_MS = 5_000
+/** Probes at once: enough to cover a round quickly, few enough not to look like a port scan from one host. */
+export const PROBE_CONCURRENCY = 16
+/**
+ * Distinct (ip, port) endpoints probed per round. The least recently probed go first, so with more
+ * endpoints than this every one is still reached, over several rounds. Worst case a round takes
+ * 1024 / 16 * 5 s = 320 s.
+ */
+export const PROBE_MAX_PER_ROUND = 1_024
+
+/** SQLite waits this long for a lock held by another connection to the same file before failing. */
+export const DB_BUSY_TIMEOUT_MS = 5_000
