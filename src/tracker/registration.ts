@@ -3,6 +3,7 @@
  * missing one in a fixed order is named), then — beyond the seed, which checks nothing else — every value
  * validated, so a bad registration is a 400 with a reason and never a corrupt catalogue.
  */
+import { isHex40 } from '../content/index.js'
 import { isIP } from 'node:net'
 import { ValidationError } from '../errors.js'
 import { countRanges, rangesOf, type ChunkRange } from './chunk-ranges.js'
@@ -37,7 +38,6 @@ export function invalidField (name: string, reason: string): ValidationError {
   return new ValidationError(`Invalid field: ${name}: ${reason}`)
 }
 
-const HEX40 = /^[0-9a-f]{40}$/i
 /** Unicode control characters (C0, DEL, C1). */
 const CONTROL = /\p{Cc}/u
 /** A UTF-16 surrogate not part of a pair: the string has no UTF-8 encoding. */
@@ -59,7 +59,7 @@ export function checkFileName (value: unknown, field = 'file_name'): string {
 
 /** Checks a file hash (SHA-1 of the whole file, 40 hex digits) and returns it in lower case. */
 export function checkFileHash (value: unknown, field = 'file_hash'): string {
-  if (typeof value !== 'string' || !HEX40.test(value)) {
+  if (typeof value !== 'string' || !isHex40(value)) {
     throw invalidField(field, 'must be 40 hexadecimal characters (a SHA-1)')
   }
   return value.toLowerCase()

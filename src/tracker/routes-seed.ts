@@ -3,6 +3,7 @@
  * undocumented `GET /get_file/<name>`, with the seed's field names, messages and status codes, plus our
  * extensions: `chunk_size` at register, `/lookup?file_hash=`, `/files?q=`.
  */
+import { isHex40 } from '../content/index.js'
 import type { FastifyInstance } from 'fastify'
 import { HttpError } from './http-errors.js'
 import { parseRegistration } from './registration.js'
@@ -16,7 +17,6 @@ export interface SeedRoutesContext {
 
 type Query = Record<string, string | string[] | undefined>
 
-const HEX40 = /^[0-9a-f]{40}$/i
 
 /** A query parameter's first value (Flask's `request.args.get` takes the first of repeated ones). */
 function param (query: unknown, name: string): string | undefined {
@@ -43,7 +43,7 @@ export function registerSeedRoutes (app: FastifyInstance, { store, now }: SeedRo
     // Extension: by hash. It wins over file_name when both are given; empty counts as absent, as for file_name.
     const fileHash = param(request.query, 'file_hash')
     if (fileHash !== undefined && fileHash !== '') {
-      if (!HEX40.test(fileHash)) throw new HttpError(400, 'Invalid parameter: file_hash: must be 40 hexadecimal characters (a SHA-1)')
+      if (!isHex40(fileHash)) throw new HttpError(400, 'Invalid parameter: file_hash: must be 40 hexadecimal characters (a SHA-1)')
       return reply(store.fileByHash(fileHash.toLowerCase()))
     }
     return lookupByName(param(request.query, 'file_name'))
