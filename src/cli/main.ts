@@ -7,8 +7,8 @@ import { MAX_LEGACY_WORKERS } from '../constants.js'
 import { isP2PError } from '../errors.js'
 import { downloadCommand, DOWNLOAD_DEFAULTS, type DownloadCommandOptions } from './commands/download.js'
 import { shareCommand, SHARE_DEFAULTS, type ShareCommandOptions } from './commands/share.js'
-import { trackerCommand, TRACKER_DEFAULTS, type TrackerCommandOptions } from './commands/tracker.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
+import { TRACKER_DEFAULTS, type TrackerCommandOptions } from './tracker-options.js'
 import type { CliIO, CommandContext } from './io.js'
 import { parseChoice, parseIntIn, parsePort } from './parse.js'
 
@@ -88,7 +88,11 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('--port <n>', 'port to listen on', parsePort, TRACKER_DEFAULTS.port)
     .option('--db <file>', 'SQLite file for the catalogue', TRACKER_DEFAULTS.db)
     .option('--probe-interval <s>', 'seconds between liveness checks of registered peers (0: never prune)', parseIntIn(0, 86400, 'probe interval'), TRACKER_DEFAULTS.probeInterval)
-    .action(async (options: TrackerCommandOptions) => { setCode(await trackerCommand(options, ctx)) })
+    .action(async (options: TrackerCommandOptions) => {
+      // Loaded on demand: peers and downloaders do not pay for fastify and SQLite.
+      const { trackerCommand } = await import('./commands/tracker.js')
+      setCode(await trackerCommand(options, ctx))
+    })
 
   program.command('share')
     .description('share a file: hash it, register it with the tracker, serve its chunks')
