@@ -1,3 +1,5 @@
 export { isHex40, parseFileHash } from './identifiers.js'
 export { chunkCount, chunkRange, inferChunkSize, DIALECT_CHUNK_SIZE, type LegacyDialect } from './chunks.js'
 export { hashFile, SequentialHasher, type FileDigest, type HashFileOptions } from './hash.js'
+export { magnetLink, parseMagnet, isMagnet, type Magnet } from './magnet.js'
+export { bdecode, bencode, bget, isBDict, BENCODE_MAX_DEPTH, type BValue, type BDict, type BEncodable, type Decoded, type DecodeOptions } from './bencode.js'
