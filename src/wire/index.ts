@@ -1,2 +1,3 @@
 export * from './legacy/index.js'
 export { sniffProtocol, type WireProtocol } from './sniff.js'
+export * from './bt/index.js'

@@ -1,0 +1,8 @@
+export { PROTOCOL, HANDSHAKE_LENGTH, encodeHandshake, decodeHandshake, type Handshake, type Extensions } from './handshake.js'
+export { MSG, BLOCK_SIZE, MAX_BLOCK_BYTES, MAX_EXTENDED_BYTES, encode, encodeMessage, type Message, type MessageType } from './messages.js'
+export { MessageDecoder, type WireHandler, type DecoderLimits } from './decoder.js'
+export {
+  EXTENDED_HANDSHAKE_ID, METADATA_PIECE_SIZE, MAX_METADATA_BYTES, OUR_EXTENSIONS,
+  encodeExtendedHandshake, decodeExtendedHandshake, encodeMetadataMessage, decodeMetadataMessage,
+  type ExtendedHandshake, type MetadataMessage
+} from './extension.js'
