@@ -3,3 +3,4 @@ export { chunkCount, chunkRange, inferChunkSize, DIALECT_CHUNK_SIZE, type Legacy
 export { hashFile, SequentialHasher, type FileDigest, type HashFileOptions } from './hash.js'
 export { magnetLink, parseMagnet, isMagnet, type Magnet } from './magnet.js'
 export { bdecode, bencode, bget, isBDict, BENCODE_MAX_DEPTH, type BValue, type BDict, type BEncodable, type Decoded, type DecodeOptions } from './bencode.js'
+export { Bitfield } from './bitfield.js'

@@ -19,9 +19,18 @@ export interface PeerListenerOptions {
   maxConnections?: number
   maxConnectionsPerIp?: number
   requestTimeoutMs?: number
+  /** BitTorrent connections: the transfer for an info hash, if we have one. */
+  torrents?: (infoHash: Buffer) => InboundTorrent | undefined
   /** Called once per finished legacy request (for logs and tests). */
   onRequest?: (outcome: LegacyOutcome, remote: string) => void
 }
+
+export interface InboundTorrent {
+  attachInbound: (socket: Socket, initial: Uint8Array) => void
+}
+
+/** Bytes of a BitTorrent handshake up to the end of its info hash: enough to route the connection. */
+const BT_ROUTE_BYTES = 48
 
 export interface ListenerStats {
   open: number
@@ -94,8 +103,16 @@ export class PeerListener {
       received = received.length === 0 ? data : Buffer.concat([received, data])
       const protocol = sniffProtocol(received)
       if (protocol === 'undecided' && received.length < LEGACY_MAX_REQUEST_BYTES) return
+      if (protocol === 'bittorrent') {
+        if (received.length < BT_ROUTE_BYTES) return
+        const torrent = this.#options.torrents?.(Buffer.from(received.subarray(28, 48)))
+        if (torrent === undefined) { socket.destroy(); return }
+        socket.off('data', onData)
+        socket.setTimeout(0)
+        torrent.attachInbound(socket, received)
+        return
+      }
       if (protocol !== 'legacy') {
-        // BitTorrent arrives with the wire engine; until then, and for anything unknown, close.
         socket.destroy()
         return
       }

@@ -2,3 +2,7 @@ export {
   downloadLegacy,
   type LegacyDownloadOptions, type LegacyDownloadResult, type LegacyProgress, type LegacyDownloadEvent
 } from './legacy-download.js'
+export { Transfer, MAX_PEERS_PER_TRANSFER, UPLOAD_SLOTS, BAN_STRIKES, type TransferOptions, type TransferEvents } from './transfer.js'
+export { PiecePicker, ENDGAME_MAX_DUPLICATES, type BlockRef, type PickerOptions } from './picker.js'
+export { PeerSession } from './peer-session.js'
+export { RateMeter } from './rate.js'

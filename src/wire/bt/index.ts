@@ -6,3 +6,4 @@ export {
   encodeExtendedHandshake, decodeExtendedHandshake, encodeMetadataMessage, decodeMetadataMessage,
   type ExtendedHandshake, type MetadataMessage
 } from './extension.js'
+export { PeerWire, HANDSHAKE_TIMEOUT_MS, IDLE_TIMEOUT_MS, KEEPALIVE_INTERVAL_MS, type PeerWireHandler, type PeerWireOptions } from './connection.js'

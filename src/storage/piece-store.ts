@@ -1,0 +1,158 @@
+/**
+ * Positional piece I/O over the files of a torrent. Pieces run across file boundaries (BEP 3): the torrent's bytes
+ * are the concatenation of its files in order. A verified piece is written with one positional write per file it
+ * touches (PERFORMANCE.md, lesson 2); blocks are read for upload straight into the caller's send buffer.
+ */
+import { closeSync, ftruncateSync, mkdirSync, openSync, writeSync, fstatSync } from 'node:fs'
+import { read } from 'node:fs'
+import { dirname } from 'node:path'
+import { StorageError, systemErrorCode } from '../errors.js'
+
+export interface StoreFile {
+  /** Where the file's bytes live (already resolved inside the output folder). */
+  path: string
+  length: number
+}
+
+interface Span { fileIndex: number, fileOffset: number, length: number, at: number }
+
+/** Files kept open at once; more are closed least-recently-used first. */
+const MAX_OPEN_FILES = 64
+
+export class PieceStore {
+  readonly pieceLength: number
+  readonly totalLength: number
+  readonly pieceCount: number
+  readonly #files: Array<StoreFile & { offset: number }>
+  readonly #fds = new Map<number, number>()
+  readonly #writable: boolean
+  #closed = false
+
+  private constructor (files: StoreFile[], pieceLength: number, writable: boolean) {
+    let offset = 0
+    this.#files = files.map(f => { const entry = { ...f, offset }; offset += f.length; return entry })
+    this.totalLength = offset
+    this.pieceLength = pieceLength
+    this.pieceCount = Math.ceil(offset / pieceLength)
+    this.#writable = writable
+  }
+
+  /**
+   * Open for seeding (read-only; files must exist with their lengths) or for downloading (folders created, files
+   * created or extended to their lengths, existing bytes kept so verified pieces survive a restart).
+   */
+  static open (files: StoreFile[], pieceLength: number, mode: 'read' | 'write'): PieceStore {
+    const store = new PieceStore(files, pieceLength, mode === 'write')
+    for (let i = 0; i < files.length; i++) {
+      const file = files[i] as StoreFile
+      try {
+        if (mode === 'write') {
+          mkdirSync(dirname(file.path), { recursive: true })
+          const fd = openSync(file.path, 'a+')
+          closeSync(fd)
+          const rw = openSync(file.path, 'r+')
+          if (fstatSync(rw).size !== file.length) ftruncateSync(rw, file.length)
+          store.#remember(i, rw)
+        } else {
+          const fd = openSync(file.path, 'r')
+          const size = fstatSync(fd).size
+          if (size !== file.length) {
+            closeSync(fd)
+            throw new StorageError('ERR_INPUT', `${file.path} has ${size} bytes, the torrent says ${file.length}`)
+          }
+          store.#remember(i, fd)
+        }
+      } catch (err) {
+        store.close()
+        if (err instanceof StorageError) throw err
+        throw new StorageError(mode === 'write' ? 'ERR_OUTPUT' : 'ERR_INPUT', `Cannot open ${file.path}: ${systemErrorCode(err) ?? String(err)}`, { cause: err })
+      }
+    }
+    return store
+  }
+
+  pieceSize (index: number): number {
+    return Math.min(this.pieceLength, this.totalLength - index * this.pieceLength)
+  }
+
+  /** Write a whole verified piece. */
+  writePiece (index: number, data: Uint8Array): void {
+    if (!this.#writable) throw new StorageError('ERR_READ_ONLY', 'store opened for reading')
+    for (const span of this.#spans(index * this.pieceLength, data.length)) {
+      const fd = this.#fd(span.fileIndex)
+      let done = 0
+      while (done < span.length) done += writeSync(fd, data, span.at + done, span.length - done, span.fileOffset + done)
+    }
+  }
+
+  /** Read `length` bytes at `begin` of piece `index` into `target` at `at`. */
+  async readBlock (index: number, begin: number, length: number, target: Uint8Array, at: number): Promise<void> {
+    if (begin < 0 || length < 0 || begin + length > this.pieceSize(index)) throw new StorageError('ERR_BAD_RANGE', `block ${begin}+${length} outside piece ${index}`)
+    for (const span of this.#spans(index * this.pieceLength + begin, length)) {
+      const fd = this.#fd(span.fileIndex)
+      let done = 0
+      while (done < span.length) {
+        const n = await new Promise<number>((resolve, reject) => {
+          read(fd, target, at + span.at + done, span.length - done, span.fileOffset + done, (err, bytes) => { if (err !== null) reject(err); else resolve(bytes) })
+        })
+        if (n === 0) throw new StorageError('ERR_SHORT_READ', `unexpected end of ${this.#files[span.fileIndex]?.path ?? '?'}`)
+        done += n
+      }
+    }
+  }
+
+  async readPiece (index: number, target?: Buffer): Promise<Buffer> {
+    const size = this.pieceSize(index)
+    const out = target?.subarray(0, size) ?? Buffer.allocUnsafe(size)
+    await this.readBlock(index, 0, size, out, 0)
+    return out
+  }
+
+  close (): void {
+    if (this.#closed) return
+    this.#closed = true
+    for (const fd of this.#fds.values()) closeSync(fd)
+    this.#fds.clear()
+  }
+
+  /** The file spans covering torrent bytes [offset, offset + length). */
+  #spans (offset: number, length: number): Span[] {
+    const spans: Span[] = []
+    let at = 0
+    // Files are few for most torrents; a linear scan from the first candidate keeps this simple.
+    for (let i = 0; i < this.#files.length && at < length; i++) {
+      const f = this.#files[i] as StoreFile & { offset: number }
+      const start = offset + at
+      if (start >= f.offset + f.length || f.length === 0) continue
+      if (start < f.offset) break
+      const take = Math.min(length - at, f.offset + f.length - start)
+      spans.push({ fileIndex: i, fileOffset: start - f.offset, length: take, at })
+      at += take
+    }
+    if (at !== length) throw new StorageError('ERR_BAD_RANGE', `bytes ${offset}+${length} outside the torrent (${this.totalLength} bytes)`)
+    return spans
+  }
+
+  #fd (fileIndex: number): number {
+    if (this.#closed) throw new StorageError('ERR_CLOSED', 'piece store is closed')
+    const fd = this.#fds.get(fileIndex)
+    if (fd !== undefined) {
+      // Most recently used last.
+      this.#fds.delete(fileIndex)
+      this.#fds.set(fileIndex, fd)
+      return fd
+    }
+    const file = this.#files[fileIndex] as StoreFile
+    return this.#remember(fileIndex, openSync(file.path, this.#writable ? 'r+' : 'r'))
+  }
+
+  #remember (fileIndex: number, fd: number): number {
+    this.#fds.set(fileIndex, fd)
+    if (this.#fds.size > MAX_OPEN_FILES) {
+      const [oldest, oldFd] = this.#fds.entries().next().value as [number, number]
+      this.#fds.delete(oldest)
+      closeSync(oldFd)
+    }
+    return fd
+  }
+}

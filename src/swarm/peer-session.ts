@@ -1,0 +1,286 @@
+/**
+ * One peer of a transfer: the BitTorrent state machine of BEP 3 (choked/interested both ways), BEP 6 (have-all,
+ * have-none, reject) and BEP 10, over a PeerWire. Requests it sends and serves are bounded; what it learns and
+ * receives goes to its transfer through the `TransferContext`.
+ */
+import { Bitfield } from '../content/index.js'
+import {
+  decodeExtendedHandshake, encode, encodeExtendedHandshake, EXTENDED_HANDSHAKE_ID, OUR_EXTENSIONS,
+  type Message, type PeerWire
+} from '../wire/index.js'
+import type { BlockRef } from './picker.js'
+import { RateMeter } from './rate.js'
+
+/** Requests from a peer we queue at most (our BEP 10 `reqq`); more are rejected (fast) or dropped. */
+export const MAX_QUEUED_UPLOADS = 500
+/** Requests in flight to one peer: the floor and the cap of the adaptive pipeline. */
+export const MIN_PIPELINE = 16
+export const MAX_PIPELINE = 1024
+/** Pipeline sized to cover this much time at the peer's measured rate (bandwidth-delay product with margin). */
+export const PIPELINE_SECONDS = 0.5
+/** A request unanswered this long is given up on, and the peer is snubbed. */
+export const REQUEST_TIMEOUT_MS = 30_000
+
+export interface TransferContext {
+  readonly pieceCount: number
+  readonly have: Bitfield
+  readonly listenPort: number
+  metadataSize (): number | undefined
+  /** Blocks this peer should ask for next. */
+  pick (peer: PeerSession, max: number, out: BlockRef[]): void
+  requestDropped (peer: PeerSession, block: BlockRef): void
+  /** Where the bytes of a block being received go; undefined if the block is not wanted (discard it). */
+  blockTarget (peer: PeerSession, index: number, begin: number, length: number): Buffer | undefined
+  blockReceived (peer: PeerSession, index: number, begin: number, length: number): void
+  peerBitfieldChanged (peer: PeerSession, added: number | 'all' | Bitfield, removed?: Bitfield | 'all'): void
+  serve (peer: PeerSession, block: BlockRef): void
+  wantsUnchoke (peer: PeerSession): void
+  closed (peer: PeerSession, reason: string): void
+  log (peer: PeerSession, message: string): void
+}
+
+export class PeerSession {
+  readonly id: string
+  readonly host: string
+  readonly port: number
+  readonly wire: PeerWire
+  readonly downloadRate: RateMeter
+  readonly uploadRate: RateMeter
+  amChoking = true
+  amInterested = false
+  peerChoking = true
+  peerInterested = false
+  /** What the peer has: a bitfield, 'all' (BEP 6 have-all, or a complete bitfield) or none known yet. */
+  has: Bitfield | 'all' | undefined
+  /** Requests we sent and are waiting for, keyed by `index:begin`. */
+  readonly requests = new Map<string, BlockRef & { at: number }>()
+  /** Requests the peer sent that we have not served yet. */
+  uploadQueue: BlockRef[] = []
+  fast = false
+  extensions: Record<string, number> = {}
+  clientName = ''
+  peerReqq = 250
+  snubbed = false
+  strikes = 0
+  /** Disk reads for uploads to this peer in progress. */
+  readsInFlight = 0
+  downloaded = 0
+  uploaded = 0
+  readonly #ctx: TransferContext
+  #blockTarget: Buffer | undefined
+  #block: BlockRef = { index: 0, begin: 0, length: 0 }
+  readonly #picks: BlockRef[] = []
+
+  constructor (wire: PeerWire, host: string, port: number, ctx: TransferContext, now: number) {
+    this.wire = wire
+    this.host = host
+    this.port = port
+    this.id = `${host.includes(':') ? `[${host}]` : host}:${port}`
+    this.#ctx = ctx
+    this.downloadRate = new RateMeter(now)
+    this.uploadRate = new RateMeter(now)
+    // BEP 6 is on when both ends set the bit; we always do.
+    this.fast = wire.remote?.extensions.fast === true
+  }
+
+  /** After both handshakes: say what we have (BEP 6 shortcuts when both speak fast) and our extensions. */
+  start (): void {
+    const remote = this.wire.remote
+    const have = this.#ctx.have
+    if (this.fast && have.count === 0) this.wire.write(encode.haveNone())
+    else if (this.fast && have.complete) this.wire.write(encode.haveAll())
+    else if (have.count > 0) this.wire.write(encode.bitfield(have.bytes))
+    if (remote?.extensions.extended === true) {
+      const size = this.#ctx.metadataSize()
+      this.wire.write(encode.extended(EXTENDED_HANDSHAKE_ID, encodeExtendedHandshake({
+        m: { ...OUR_EXTENSIONS },
+        v: 'p2pshare 0.1.0',
+        p: this.#ctx.listenPort,
+        reqq: MAX_QUEUED_UPLOADS,
+        ...(size === undefined ? {} : { metadataSize: size })
+      })))
+    }
+  }
+
+  get pipelineDepth (): number {
+    if (this.snubbed) return 1
+    const byRate = Math.ceil(this.downloadRate.rate * PIPELINE_SECONDS / 16384)
+    return Math.min(MAX_PIPELINE, this.peerReqq, Math.max(MIN_PIPELINE, byRate))
+  }
+
+  /** Does the peer have a piece we lack? */
+  isInteresting (): boolean {
+    const has = this.has
+    const have = this.#ctx.have
+    if (has === undefined || have.complete) return false
+    if (has === 'all') return true
+    for (let i = 0; i < have.size; i++) if (has.has(i) && !have.has(i)) return true
+    return false
+  }
+
+  updateInterest (): void {
+    const want = this.isInteresting()
+    if (want === this.amInterested) return
+    this.amInterested = want
+    this.wire.write(want ? encode.interested() : encode.notInterested())
+  }
+
+  /** Top the request pipeline up. */
+  fillRequests (now: number): void {
+    if (this.peerChoking || !this.amInterested || this.wire.closed) return
+    const room = this.pipelineDepth - this.requests.size
+    if (room <= 0) return
+    const picks = this.#picks
+    picks.length = 0
+    this.#ctx.pick(this, room, picks)
+    if (picks.length === 0) return
+    this.wire.socket.cork()
+    for (const p of picks) {
+      this.requests.set(`${p.index}:${p.begin}`, { ...p, at: now })
+      this.wire.write(encode.request(p.index, p.begin, p.length))
+    }
+    this.wire.socket.uncork()
+  }
+
+  choke (): void {
+    if (this.amChoking) return
+    this.amChoking = true
+    this.wire.write(encode.choke())
+    // BEP 6: with the fast extension every dropped request is rejected explicitly.
+    if (this.fast) for (const r of this.uploadQueue) this.wire.write(encode.reject(r.index, r.begin, r.length))
+    this.uploadQueue = []
+  }
+
+  unchoke (): void {
+    if (!this.amChoking) return
+    this.amChoking = false
+    this.wire.write(encode.unchoke())
+  }
+
+  sendHave (index: number): void {
+    this.wire.write(encode.have(index))
+  }
+
+  cancel (block: BlockRef): void {
+    if (this.requests.delete(`${block.index}:${block.begin}`)) this.wire.write(encode.cancel(block.index, block.begin, block.length))
+  }
+
+  /** Forget every outstanding request (choked without fast, closed, timed out), giving the blocks back. */
+  dropRequests (filter?: (r: BlockRef & { at: number }) => boolean): number {
+    let n = 0
+    for (const [key, r] of this.requests) {
+      if (filter !== undefined && !filter(r)) continue
+      this.requests.delete(key)
+      this.#ctx.requestDropped(this, r)
+      n++
+    }
+    return n
+  }
+
+  // ---- WireHandler ----
+
+  onMessage (m: Message): void {
+    switch (m.type) {
+      case 'keepAlive': return
+      case 'choke':
+        this.peerChoking = true
+        // BEP 6: a fast peer rejects each request it drops; others drop them all silently on choke.
+        if (!this.fast) this.dropRequests()
+        return
+      case 'unchoke':
+        this.peerChoking = false
+        this.fillRequests(Date.now())
+        return
+      case 'interested':
+        this.peerInterested = true
+        this.#ctx.wantsUnchoke(this)
+        return
+      case 'notInterested':
+        this.peerInterested = false
+        return
+      case 'have': {
+        if (m.index >= this.#ctx.pieceCount) { this.wire.close(`have for piece ${m.index} of ${this.#ctx.pieceCount}`); return }
+        if (this.has === 'all') return
+        this.has ??= new Bitfield(this.#ctx.pieceCount)
+        if (this.has.set(m.index)) {
+          this.#ctx.peerBitfieldChanged(this, m.index)
+          if (this.has.complete) this.has = 'all'
+        }
+        return
+      }
+      case 'bitfield': {
+        if (this.has !== undefined) { this.wire.close('bitfield after the first message'); return }
+        const bits = new Bitfield(this.#ctx.pieceCount, m.bitfield)
+        this.has = bits.complete ? 'all' : bits
+        this.#ctx.peerBitfieldChanged(this, this.has)
+        return
+      }
+      case 'haveAll':
+      case 'haveNone':
+        if (!this.fast || this.has !== undefined) { this.wire.close(`${m.type} without the fast extension or after the first message`); return }
+        this.has = m.type === 'haveAll' ? 'all' : new Bitfield(this.#ctx.pieceCount)
+        this.#ctx.peerBitfieldChanged(this, this.has)
+        return
+      case 'request': {
+        if (this.amChoking) {
+          if (this.fast) this.wire.write(encode.reject(m.index, m.begin, m.length))
+          return
+        }
+        if (this.uploadQueue.length >= MAX_QUEUED_UPLOADS) {
+          if (this.fast) this.wire.write(encode.reject(m.index, m.begin, m.length))
+          return
+        }
+        this.#ctx.serve(this, { index: m.index, begin: m.begin, length: m.length })
+        return
+      }
+      case 'cancel':
+        this.uploadQueue = this.uploadQueue.filter(r => !(r.index === m.index && r.begin === m.begin && r.length === m.length))
+        return
+      case 'reject': {
+        const key = `${m.index}:${m.begin}`
+        const r = this.requests.get(key)
+        if (r !== undefined) {
+          this.requests.delete(key)
+          this.#ctx.requestDropped(this, r)
+        }
+        return
+      }
+      case 'extended':
+        if (m.id === EXTENDED_HANDSHAKE_ID) {
+          const h = decodeExtendedHandshake(m.payload)
+          this.extensions = h.m
+          this.clientName = h.v ?? ''
+          if (h.reqq !== undefined) this.peerReqq = Math.max(1, Math.min(h.reqq, MAX_PIPELINE))
+        }
+        return
+      case 'port':
+      case 'suggest':
+      case 'allowedFast':
+        return
+    }
+  }
+
+  onBlockStart (index: number, begin: number, length: number): void {
+    this.#block = { index, begin, length }
+    this.#blockTarget = this.#ctx.blockTarget(this, index, begin, length)
+  }
+
+  onBlockData (data: Uint8Array, offset: number): void {
+    // The one copy of the payload: from the socket's read buffer into the piece buffer.
+    this.#blockTarget?.set(data, offset)
+  }
+
+  onBlockEnd (): void {
+    const b = this.#block
+    const key = `${b.index}:${b.begin}`
+    const requested = this.requests.get(key)
+    if (requested !== undefined) this.requests.delete(key)
+    this.downloadRate.add(b.length)
+    if (this.#blockTarget !== undefined) {
+      this.#blockTarget = undefined
+      this.downloaded += b.length
+      this.#ctx.blockReceived(this, b.index, b.begin, b.length)
+    }
+    this.snubbed = false
+  }
+}

@@ -1,0 +1,31 @@
+/** A moving rate estimate (bytes per second over a sliding window), cheap enough to update per block. */
+export class RateMeter {
+  readonly #windowMs: number
+  #bytes = 0
+  #rate = 0
+  #since: number
+
+  constructor (now: number, windowMs = 5_000) {
+    this.#windowMs = windowMs
+    this.#since = now
+  }
+
+  add (bytes: number): void {
+    this.#bytes += bytes
+  }
+
+  /** Fold what was added since the last call into the estimate; call about once a second. */
+  update (now: number): number {
+    const elapsed = Math.max(1, now - this.#since)
+    const instant = this.#bytes * 1000 / elapsed
+    const weight = Math.min(1, elapsed / this.#windowMs)
+    this.#rate = this.#rate * (1 - weight) + instant * weight
+    this.#bytes = 0
+    this.#since = now
+    return this.#rate
+  }
+
+  get rate (): number {
+    return this.#rate
+  }
+}

@@ -1,0 +1,458 @@
+/**
+ * One torrent among many peers: connections in and out, rarest-first picking with an endgame, per-piece SHA-1
+ * checks, one positional write per verified piece, serving verified pieces to others while downloading, choking
+ * (tit-for-tat with an optimistic slot; by upload rate when seeding), snubbing of stalled peers, and peer
+ * reputation (a peer whose blocks fail the check is identified, also when several peers filled the piece, and
+ * banned after a few strikes).
+ */
+import { createHash } from 'node:crypto'
+import { connect, isIP, type Socket } from 'node:net'
+import { Bitfield } from '../content/index.js'
+import type { PieceStore } from '../storage/index.js'
+import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, type Handshake } from '../wire/index.js'
+import { PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
+import { PiecePicker, type BlockRef } from './picker.js'
+
+/** Connections per transfer. */
+export const MAX_PEERS_PER_TRANSFER = 80
+/** Peers we upload to at once (plus one optimistic slot). */
+export const UPLOAD_SLOTS = 4
+/** Rechoke every 10 s, rotate the optimistic unchoke every 30 s (BEP 3 practice, as mainstream clients). */
+export const RECHOKE_INTERVAL_MS = 10_000
+export const OPTIMISTIC_INTERVAL_MS = 30_000
+/** Strikes (pieces that failed their check because of a peer's blocks) before the peer is banned. */
+export const BAN_STRIKES = 3
+/** Failed pieces kept to find the guilty blocks once the piece is fetched again. */
+const MAX_FAILED_COPIES = 16
+/** Disk reads for one peer's uploads at once: enough to keep its socket fed, bounded memory per peer. */
+const READS_IN_FLIGHT_PER_PEER = 8
+/** Connect timeout for outbound connections. */
+export const CONNECT_TIMEOUT_MS = 10_000
+
+/** Socket reads of outbound connections land here; every byte is copied out before the callback returns. */
+const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
+
+export interface TransferEvents {
+  onProgress?: (t: Transfer) => void
+  onPieceVerified?: (index: number) => void
+  onPieceFailed?: (index: number, peers: string[]) => void
+  onBanned?: (peer: string, reason: string) => void
+  onComplete?: () => void
+  onLog?: (message: string) => void
+}
+
+export interface TransferOptions extends TransferEvents {
+  infoHash: Buffer
+  /** 20-byte SHA-1 of each piece, concatenated. */
+  pieceHashes: Buffer
+  pieceLength: number
+  totalLength: number
+  store: PieceStore
+  /** Pieces already verified on disk. */
+  have?: Bitfield
+  peerId: Buffer
+  listenPort: number
+  /** The raw info dictionary, to serve through ut_metadata (BEP 9). */
+  metadata?: Buffer
+  sequential?: boolean
+  /** Keep serving once complete. */
+  seed?: boolean
+  maxPeers?: number
+  now?: () => number
+}
+
+interface ActiveBuffer {
+  data: Buffer
+  /** Which peer delivered each block. */
+  blockPeers: Array<PeerSession | undefined>
+}
+
+export class Transfer implements TransferContext {
+  readonly infoHash: Buffer
+  readonly pieceCount: number
+  readonly listenPort: number
+  readonly picker: PiecePicker
+  readonly peers = new Map<string, PeerSession>()
+  readonly banned = new Map<string, string>()
+  readonly #bannedIds = new Set<string>()
+  downloaded = 0
+  uploaded = 0
+  hashFailures = 0
+  readonly #o: TransferOptions
+  readonly #now: () => number
+  readonly #buffers = new Map<number, ActiveBuffer>()
+  readonly #failed = new Map<number, { data: Buffer, blockPeers: Array<PeerSession | undefined> }>()
+  readonly #pool: Buffer[] = []
+  readonly #dialing = new Set<string>()
+  #timer: NodeJS.Timeout | undefined
+  #lastRechoke = 0
+  #lastOptimistic = 0
+  #optimistic: PeerSession | undefined
+  #closed = false
+  #completeResolve: () => void = () => {}
+  readonly completed: Promise<void>
+
+  constructor (options: TransferOptions) {
+    this.#o = options
+    this.#now = options.now ?? Date.now
+    this.infoHash = options.infoHash
+    this.pieceCount = Math.ceil(options.totalLength / options.pieceLength)
+    this.listenPort = options.listenPort
+    if (options.pieceHashes.length !== this.pieceCount * 20) throw new Error(`Transfer: ${options.pieceHashes.length / 20} piece hashes for ${this.pieceCount} pieces`)
+    this.picker = new PiecePicker(options.have ?? new Bitfield(this.pieceCount), options.pieceLength, options.totalLength, { sequential: options.sequential ?? false })
+    this.completed = new Promise(resolve => { this.#completeResolve = resolve })
+    if (this.picker.complete) this.#completeResolve()
+  }
+
+  get have (): Bitfield {
+    return this.picker.have
+  }
+
+  get complete (): boolean {
+    return this.picker.complete
+  }
+
+  /** Bytes verified on disk. */
+  get verifiedBytes (): number {
+    const n = this.have.count
+    if (n === 0) return 0
+    const lastFull = this.have.has(this.pieceCount - 1)
+    return (lastFull ? (n - 1) * this.#o.pieceLength + this.picker.pieceSize(this.pieceCount - 1) : n * this.#o.pieceLength)
+  }
+
+  start (): void {
+    this.#timer = setInterval(() => { this.#tick() }, 1_000)
+    this.#timer.unref()
+  }
+
+  close (): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#timer)
+    for (const peer of [...this.peers.values()]) peer.wire.close('transfer closed')
+  }
+
+  metadataSize (): number | undefined {
+    return this.#o.metadata?.length
+  }
+
+  /** Dial peers (from a tracker, a lookup, or by hand). Known, banned and excess peers are skipped. */
+  addPeers (list: Array<{ host: string, port: number }>): void {
+    for (const { host, port } of list) {
+      if (this.#closed || this.complete && this.#o.seed !== true) return
+      const id = peerKey(host, port)
+      if (this.peers.has(id) || this.#dialing.has(id) || this.#isBanned(host, port)) continue
+      if (port === this.listenPort && isLocal(host)) continue
+      if (this.peers.size + this.#dialing.size >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER)) return
+      this.#dial(host, port, id)
+    }
+  }
+
+  /** An inbound connection whose handshake named this torrent; `initial` holds the bytes already read. */
+  attachInbound (socket: Socket, initial: Uint8Array): void {
+    const host = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '')
+    const port = socket.remotePort ?? 0
+    if (this.#closed || this.peers.size >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER) || this.#isBanned(host, port)) {
+      socket.destroy()
+      return
+    }
+    const wire = this.#wire(socket, 'in', host, port)
+    socket.on('data', (data: Buffer) => { wire.receive(data) })
+    wire.receive(initial)
+  }
+
+  // ---- TransferContext ----
+
+  pick (peer: PeerSession, max: number, out: BlockRef[]): void {
+    const has = peer.has
+    if (has === undefined) return
+    this.picker.pick(has, max, out, (index, begin) => peer.requests.has(`${index}:${begin}`))
+  }
+
+  requestDropped (_peer: PeerSession, block: BlockRef): void {
+    this.picker.requestDropped(block.index, block.begin)
+  }
+
+  blockTarget (peer: PeerSession, index: number, begin: number, length: number): Buffer | undefined {
+    if (index >= this.pieceCount || begin % BLOCK_SIZE !== 0 || length !== Math.min(BLOCK_SIZE, this.picker.pieceSize(index) - begin)) {
+      this.#log(peer, `unexpected block ${index}:${begin}+${length}`)
+      return undefined
+    }
+    if (!this.picker.wants(index, begin)) return undefined
+    let active = this.#buffers.get(index)
+    if (active === undefined) {
+      active = { data: this.#takeBuffer(), blockPeers: [] }
+      this.#buffers.set(index, active)
+    }
+    return active.data.subarray(begin, begin + length)
+  }
+
+  blockReceived (peer: PeerSession, index: number, begin: number, length: number): void {
+    const { status, pieceDone } = this.picker.blockReceived(index, begin)
+    if (status !== 'new') return
+    this.downloaded += length
+    const active = this.#buffers.get(index)
+    if (active !== undefined) active.blockPeers[begin / BLOCK_SIZE] = peer
+    // Endgame: whoever else was asked for this block need not send it.
+    const key = `${index}:${begin}`
+    for (const other of this.peers.values()) if (other !== peer && other.requests.has(key)) other.cancel({ index, begin, length })
+    if (pieceDone) this.#verify(index)
+    peer.fillRequests(this.#now())
+    this.#o.onProgress?.(this)
+  }
+
+  peerBitfieldChanged (peer: PeerSession, added: number | 'all' | Bitfield): void {
+    if (typeof added === 'number') this.picker.peerHas(added)
+    else this.picker.addPeer(added)
+    if (this.complete && peer.has === 'all' && this.#o.seed !== true) { peer.wire.close('both complete'); return }
+    peer.updateInterest()
+    peer.fillRequests(this.#now())
+  }
+
+  serve (peer: PeerSession, block: BlockRef): void {
+    if (block.index >= this.pieceCount || !this.have.has(block.index) || block.length === 0 || block.length > MAX_BLOCK_BYTES ||
+        block.begin + block.length > this.picker.pieceSize(block.index)) {
+      if (peer.fast) peer.wire.write(encode.reject(block.index, block.begin, block.length))
+      return
+    }
+    peer.uploadQueue.push(block)
+    this.#pumpUploads(peer)
+  }
+
+  wantsUnchoke (peer: PeerSession): void {
+    const unchoked = [...this.peers.values()].filter(p => !p.amChoking).length
+    if (unchoked < UPLOAD_SLOTS + 1) peer.unchoke()
+  }
+
+  closed (peer: PeerSession, reason: string): void {
+    if (this.peers.get(peer.id) !== peer) return
+    this.peers.delete(peer.id)
+    peer.dropRequests()
+    if (peer.has !== undefined) this.picker.removePeer(peer.has)
+    if (this.#optimistic === peer) this.#optimistic = undefined
+    this.#log(peer, `closed: ${reason}`)
+    this.#o.onProgress?.(this)
+  }
+
+  log (peer: PeerSession, message: string): void {
+    this.#log(peer, message)
+  }
+
+  // ---- internals ----
+
+  #dial (host: string, port: number, id: string): void {
+    this.#dialing.add(id)
+    let wire: PeerWire | undefined
+    const socket = connect({
+      host,
+      port,
+      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Buffer) => { wire?.receive(buf.subarray(0, n)); return true } }
+    })
+    const timer = setTimeout(() => { socket.destroy() }, CONNECT_TIMEOUT_MS)
+    socket.once('connect', () => {
+      clearTimeout(timer)
+      this.#dialing.delete(id)
+      if (this.#closed) { socket.destroy(); return }
+      wire = this.#wire(socket, 'out', host, port)
+    })
+    socket.once('error', () => { clearTimeout(timer); this.#dialing.delete(id) })
+    socket.once('close', () => { clearTimeout(timer); this.#dialing.delete(id) })
+  }
+
+  #wire (socket: Socket, direction: 'in' | 'out', host: string, port: number): PeerWire {
+    let session: PeerSession | undefined
+    const wire: PeerWire = new PeerWire({
+      socket,
+      direction,
+      local: { infoHash: this.infoHash, peerId: this.#o.peerId, extensions: { extended: true, fast: true, dht: false } },
+      maxBitfieldBytes: Math.ceil(this.pieceCount / 8),
+      now: this.#now
+    }, {
+      onHandshake: (remote: Handshake) => {
+        if (!remote.infoHash.equals(this.infoHash)) return { accept: false, reason: 'handshake for another torrent' }
+        if (remote.peerId.equals(this.#o.peerId)) return { accept: false, reason: 'connected to ourselves' }
+        if (this.#bannedIds.has(remote.peerId.toString('hex'))) return { accept: false, reason: 'banned peer id' }
+        // The listener address an inbound peer dials from is ephemeral; keep it as its identity for this connection.
+        session = new PeerSession(wire, host, port, this, this.#now())
+        const existing = this.peers.get(session.id)
+        if (existing !== undefined) return { accept: false, reason: 'already connected' }
+        this.peers.set(session.id, session)
+        return { accept: true }
+      },
+      onReady: () => { session?.start() },
+      onMessage: (m) => { session?.onMessage(m) },
+      onBlockStart: (i, b, l) => { session?.onBlockStart(i, b, l) },
+      onBlockData: (d, o) => { session?.onBlockData(d, o) },
+      onBlockEnd: () => { session?.onBlockEnd() },
+      onDrain: () => { if (session !== undefined) this.#pumpUploads(session) },
+      onClose: (reason) => { if (session !== undefined) this.closed(session, reason) }
+    })
+    return wire
+  }
+
+  #pumpUploads (peer: PeerSession): void {
+    // A few reads in flight per peer; the rest wait in its queue, and nothing is read while its socket is full.
+    while (peer.uploadQueue.length > 0 && peer.readsInFlight < READS_IN_FLIGHT_PER_PEER && peer.wire.writable && !peer.amChoking) {
+      const block = peer.uploadQueue.shift() as BlockRef
+      const out = Buffer.allocUnsafe(13 + block.length)
+      encode.pieceHeader(out, block.index, block.begin, block.length)
+      peer.readsInFlight++
+      this.#o.store.readBlock(block.index, block.begin, block.length, out, 13).then(() => {
+        peer.readsInFlight--
+        if (peer.wire.closed || peer.amChoking) return
+        peer.wire.write(out)
+        peer.uploaded += block.length
+        peer.uploadRate.add(block.length)
+        this.uploaded += block.length
+        this.#pumpUploads(peer)
+      }, (err: unknown) => {
+        peer.readsInFlight--
+        this.#log(peer, `cannot read block ${block.index}:${block.begin}: ${String(err)}`)
+        peer.wire.close('local read error')
+      })
+    }
+  }
+
+  #verify (index: number): void {
+    const active = this.#buffers.get(index)
+    if (active === undefined) return
+    this.#buffers.delete(index)
+    const data = active.data.subarray(0, this.picker.pieceSize(index))
+    const digest = createHash('sha1').update(data).digest()
+    const expected = this.#o.pieceHashes.subarray(index * 20, index * 20 + 20)
+    if (digest.equals(expected)) {
+      this.#o.store.writePiece(index, data)
+      this.picker.pieceVerified(index)
+      this.#judgeEarlierFailure(index, data)
+      this.#releaseBuffer(active.data)
+      for (const peer of this.peers.values()) {
+        if (peer.wire.handshaken) peer.sendHave(index)
+        if (peer.amInterested) peer.updateInterest()
+      }
+      this.#o.onPieceVerified?.(index)
+      if (this.complete) this.#finish()
+      return
+    }
+    this.hashFailures++
+    this.picker.pieceFailed(index)
+    const contributors = [...new Set(active.blockPeers.filter((p): p is PeerSession => p !== undefined))]
+    this.#o.onPieceFailed?.(index, contributors.map(p => p.id))
+    if (contributors.length === 1) {
+      // Unambiguous: one peer sent every block.
+      this.#strike(contributors[0] as PeerSession, `piece ${index} failed its SHA-1 check (all blocks from this peer)`)
+      this.#releaseBuffer(active.data)
+    } else if (this.#failed.size < MAX_FAILED_COPIES) {
+      // Several peers filled it: keep the bad copy; when a good copy arrives, the differing blocks name the culprits.
+      this.#failed.set(index, { data: Buffer.from(data), blockPeers: active.blockPeers })
+      this.#releaseBuffer(active.data)
+    } else {
+      for (const p of contributors) this.#strike(p, `piece ${index} failed its SHA-1 check (one of ${contributors.length} contributors)`)
+      this.#releaseBuffer(active.data)
+    }
+    for (const peer of this.peers.values()) peer.fillRequests(this.#now())
+  }
+
+  #judgeEarlierFailure (index: number, good: Buffer): void {
+    const bad = this.#failed.get(index)
+    if (bad === undefined) return
+    this.#failed.delete(index)
+    for (let b = 0; b * BLOCK_SIZE < good.length; b++) {
+      const peer = bad.blockPeers[b]
+      const start = b * BLOCK_SIZE
+      const end = Math.min(good.length, start + BLOCK_SIZE)
+      if (peer !== undefined && !good.subarray(start, end).equals(bad.data.subarray(start, end))) {
+        this.#strike(peer, `sent a corrupt block ${index}:${start} (piece ${index} failed its SHA-1 check)`)
+      }
+    }
+  }
+
+  #strike (peer: PeerSession, reason: string): void {
+    peer.strikes++
+    this.#log(peer, `strike ${peer.strikes}/${BAN_STRIKES}: ${reason}`)
+    const key = banKey(peer.host, peer.port)
+    if (peer.strikes < BAN_STRIKES || this.banned.has(key)) return
+    const why = `${peer.strikes} pieces failed their SHA-1 check because of this peer's data (last: ${reason})`
+    this.banned.set(key, why)
+    if (peer.wire.remote !== undefined) this.#bannedIds.add(peer.wire.remote.peerId.toString('hex'))
+    this.#o.onBanned?.(peer.id, why)
+    peer.wire.close(`banned: ${why}`)
+  }
+
+  #isBanned (host: string, port: number): boolean {
+    return this.banned.has(banKey(host, port))
+  }
+
+  #finish (): void {
+    this.#completeResolve()
+    for (const peer of [...this.peers.values()]) {
+      peer.updateInterest()
+      if (this.#o.seed !== true && (peer.has === 'all' || !peer.peerInterested)) peer.wire.close('download complete')
+    }
+    this.#o.onComplete?.()
+  }
+
+  #tick (): void {
+    const now = this.#now()
+    for (const peer of this.peers.values()) {
+      peer.wire.tick(now)
+      peer.downloadRate.update(now)
+      peer.uploadRate.update(now)
+      // Requests unanswered too long: give the blocks back and snub the peer until it sends again.
+      const timedOut = peer.dropRequests(r => now - r.at > REQUEST_TIMEOUT_MS)
+      if (timedOut > 0) {
+        peer.snubbed = true
+        this.#log(peer, `snubbed: ${timedOut} requests unanswered for ${REQUEST_TIMEOUT_MS / 1000} s`)
+      }
+      peer.fillRequests(now)
+    }
+    if (now - this.#lastRechoke >= RECHOKE_INTERVAL_MS) this.#rechoke(now)
+  }
+
+  /**
+   * Tit-for-tat: unchoke the interested peers that give us the most (while downloading) or take the most (while
+   * seeding, so the pieces spread fastest), plus one optimistic slot rotated every 30 s so newcomers get a start.
+   */
+  #rechoke (now: number): void {
+    this.#lastRechoke = now
+    const seeding = this.complete
+    const interested = [...this.peers.values()].filter(p => p.peerInterested && p.wire.handshaken)
+    interested.sort((a, b) => seeding ? b.uploadRate.rate - a.uploadRate.rate : (b.snubbed ? -1 : 0) + b.downloadRate.rate - a.downloadRate.rate)
+    const keep = new Set(interested.slice(0, UPLOAD_SLOTS))
+    if (now - this.#lastOptimistic >= OPTIMISTIC_INTERVAL_MS || this.#optimistic === undefined || this.#optimistic.wire.closed) {
+      const candidates = interested.filter(p => !keep.has(p))
+      this.#optimistic = candidates[Math.floor(Math.random() * candidates.length)]
+      this.#lastOptimistic = now
+    }
+    if (this.#optimistic !== undefined) keep.add(this.#optimistic)
+    for (const peer of this.peers.values()) {
+      if (keep.has(peer)) peer.unchoke()
+      else peer.choke()
+    }
+  }
+
+  #takeBuffer (): Buffer {
+    return this.#pool.pop() ?? Buffer.allocUnsafe(this.#o.pieceLength)
+  }
+
+  #releaseBuffer (buf: Buffer): void {
+    // A few spare piece buffers are kept: allocation per piece is what the hot path avoids.
+    if (this.#pool.length < 32) this.#pool.push(buf)
+  }
+
+  #log (peer: PeerSession | undefined, message: string): void {
+    this.#o.onLog?.(peer === undefined ? message : `${peer.id}: ${message}`)
+  }
+}
+
+function peerKey (host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+/** Peers on loopback share one address, so there a ban is per address and port; elsewhere, per address. */
+function banKey (host: string, port: number): string {
+  return isLocal(host) ? peerKey(host, port) : host
+}
+
+function isLocal (host: string): boolean {
+  return host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}

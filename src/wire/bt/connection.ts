@@ -1,0 +1,147 @@
+/**
+ * One BitTorrent connection: handshake, then messages, over a connected socket. Knows bytes, not swarms: it tells
+ * its owner what arrived and sends what it is told, with backpressure (`write()` returns false → wait for
+ * `onDrain`). Idle and keep-alive timing is driven by the owner's tick (`tick(now)`), so one timer serves many
+ * connections.
+ */
+import type { Socket } from 'node:net'
+import { ProtocolError } from '../../errors.js'
+import { MessageDecoder, type WireHandler } from './decoder.js'
+import { decodeHandshake, encodeHandshake, HANDSHAKE_LENGTH, type Extensions, type Handshake } from './handshake.js'
+import { encode } from './messages.js'
+
+/** Handshake must complete within this after the connection is up. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000
+/** BEP 3: peers send a keep-alive every two minutes; a connection silent for longer than this is dropped. */
+export const IDLE_TIMEOUT_MS = 150_000
+/** We send a keep-alive after this long without sending anything. */
+export const KEEPALIVE_INTERVAL_MS = 60_000
+
+export interface PeerWireHandler extends WireHandler {
+  /**
+   * The remote handshake arrived. For an inbound connection, return our answer's info hash (the torrent it asked
+   * for) or undefined to refuse; for an outbound one, return undefined to refuse (e.g. it is ourselves).
+   */
+  onHandshake: (remote: Handshake) => { accept: true } | { accept: false, reason: string }
+  /** Both handshakes are exchanged; send the first messages (bitfield, extended handshake) now. */
+  onReady: () => void
+  onDrain: () => void
+  onClose: (reason: string) => void
+}
+
+export interface PeerWireOptions {
+  socket: Socket
+  /** Our handshake (for inbound connections sent after the remote's arrives, for outbound at once). */
+  local: { infoHash: Buffer | undefined, peerId: Buffer, extensions: Extensions }
+  direction: 'in' | 'out'
+  maxBitfieldBytes: number
+  now: () => number
+}
+
+export class PeerWire {
+  readonly socket: Socket
+  readonly direction: 'in' | 'out'
+  remote: Handshake | undefined
+  bytesIn = 0
+  bytesOut = 0
+  lastReceivedAt: number
+  lastSentAt: number
+  readonly #opened: number
+  readonly #handler: PeerWireHandler
+  readonly #decoder: MessageDecoder
+  readonly #local: PeerWireOptions['local']
+  readonly #now: () => number
+  #handshake: Buffer | undefined = Buffer.alloc(HANDSHAKE_LENGTH)
+  #handshakeHave = 0
+  #closed = false
+
+  constructor (options: PeerWireOptions, handler: PeerWireHandler) {
+    this.socket = options.socket
+    this.direction = options.direction
+    this.#handler = handler
+    this.#local = options.local
+    this.#now = options.now
+    this.#opened = this.lastReceivedAt = this.lastSentAt = options.now()
+    this.#decoder = new MessageDecoder(handler, { maxBitfieldBytes: options.maxBitfieldBytes })
+    this.socket.setNoDelay(true)
+    this.socket.on('drain', () => { if (!this.#closed) handler.onDrain() })
+    this.socket.on('error', (err) => { this.close(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`) })
+    this.socket.on('close', () => { this.close('connection closed by peer') })
+    if (this.direction === 'out') this.#sendHandshake()
+  }
+
+  get closed (): boolean {
+    return this.#closed
+  }
+
+  get handshaken (): boolean {
+    return this.#handshake === undefined
+  }
+
+  /** Bytes from the socket (from `onread` or `'data'`). Only valid during the call. */
+  receive (data: Uint8Array): void {
+    if (this.#closed) return
+    this.bytesIn += data.length
+    this.lastReceivedAt = this.#now()
+    try {
+      let rest = data
+      if (this.#handshake !== undefined) {
+        const take = Math.min(HANDSHAKE_LENGTH - this.#handshakeHave, rest.length)
+        this.#handshake.set(rest.subarray(0, take), this.#handshakeHave)
+        this.#handshakeHave += take
+        rest = rest.subarray(take)
+        // Fail fast on a wrong protocol string rather than waiting for 68 bytes.
+        if (this.#handshake[0] !== 19) throw new ProtocolError('ERR_HANDSHAKE', 'not a BitTorrent handshake')
+        if (this.#handshakeHave < HANDSHAKE_LENGTH) return
+        const remote = decodeHandshake(this.#handshake)
+        this.#handshake = undefined
+        this.remote = remote
+        const verdict = this.#handler.onHandshake(remote)
+        if (!verdict.accept) { this.close(verdict.reason); return }
+        if (this.direction === 'in') this.#sendHandshake(remote.infoHash)
+        this.#handler.onReady()
+      }
+      if (rest.length > 0 && !this.#closed) this.#decoder.push(rest)
+    } catch (err) {
+      this.close(err instanceof ProtocolError ? `protocol error: ${err.message}` : `error: ${String(err)}`)
+    }
+  }
+
+  /** Let the decoder accept a bitfield of this many bytes (after metadata arrives). */
+  setMaxBitfieldBytes (bytes: number): void {
+    this.#decoder.setMaxBitfieldBytes(bytes)
+  }
+
+  /** Send bytes; false means the socket's buffer is full: wait for onDrain before sending much more. */
+  write (data: Uint8Array): boolean {
+    if (this.#closed) return false
+    this.bytesOut += data.length
+    this.lastSentAt = this.#now()
+    return this.socket.write(data)
+  }
+
+  get writable (): boolean {
+    return !this.#closed && !this.socket.writableNeedDrain
+  }
+
+  /** Timeouts and keep-alives; called about once a second by the owner. */
+  tick (now: number): void {
+    if (this.#closed) return
+    if (!this.handshaken && now - this.#opened > HANDSHAKE_TIMEOUT_MS) { this.close('handshake timeout'); return }
+    if (now - this.lastReceivedAt > IDLE_TIMEOUT_MS) { this.close('idle timeout'); return }
+    if (this.handshaken && now - this.lastSentAt > KEEPALIVE_INTERVAL_MS) this.write(encode.keepAlive())
+  }
+
+  close (reason: string): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.socket.destroy()
+    this.#handler.onClose(reason)
+  }
+
+  #sendHandshake (infoHash?: Buffer): void {
+    const hash = infoHash ?? this.#local.infoHash
+    if (hash === undefined) throw new Error('PeerWire: no info hash to send')
+    this.write(encodeHandshake({ infoHash: hash, peerId: this.#local.peerId, extensions: this.#local.extensions }))
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The BitTorrent engine between our own peers, over real sockets on 127.0.0.1: a seed and downloaders, pieces
+ * served onward by downloaders, and a peer serving corrupt pieces identified and banned while the download
+ * completes from honest peers.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Bitfield } from '../../src/content/index.js'
+import { PeerListener } from '../../src/node/index.js'
+import { PieceStore } from '../../src/storage/index.js'
+import { Transfer } from '../../src/swarm/index.js'
+import { tempDir } from '../helpers/files.js'
+
+const PIECE = 256 * 1024
+
+function pieceHashes (data: Buffer, pieceLength: number): Buffer {
+  const out: Buffer[] = []
+  for (let o = 0; o < data.length; o += pieceLength) out.push(createHash('sha1').update(data.subarray(o, o + pieceLength)).digest())
+  return Buffer.concat(out)
+}
+
+interface Peer { transfer: Transfer, port: number, listener: PeerListener }
+
+async function startPeer (t: TestContext, opts: { path: string, data: Buffer, seed: boolean, infoHash: Buffer, hashes: Buffer, keepSeeding?: boolean, onBanned?: (peer: string, reason: string) => void }): Promise<Peer> {
+  const pieceCount = Math.ceil(opts.data.length / PIECE)
+  const store = PieceStore.open([{ path: opts.path, length: opts.data.length }], PIECE, opts.seed ? 'read' : 'write')
+  const ref: { transfer?: Transfer } = {}
+  const listener = new PeerListener({
+    host: '127.0.0.1',
+    port: 0,
+    source: { size: () => undefined, readInto: async () => {} },
+    dialect: 'published',
+    torrents: (hash) => hash.equals(opts.infoHash) ? ref.transfer : undefined
+  })
+  const { port } = await listener.listen()
+  const transfer = new Transfer({
+    infoHash: opts.infoHash,
+    pieceHashes: opts.hashes,
+    pieceLength: PIECE,
+    totalLength: opts.data.length,
+    store,
+    have: opts.seed ? Bitfield.full(pieceCount) : new Bitfield(pieceCount),
+    peerId: randomBytes(20),
+    listenPort: port,
+    seed: opts.seed || opts.keepSeeding === true,
+    ...(opts.onBanned === undefined ? {} : { onBanned: opts.onBanned })
+  })
+  ref.transfer = transfer
+  transfer.start()
+  t.after(async () => { transfer.close(); await listener.close(); store.close() })
+  return { transfer, port, listener }
+}
+
+async function withDeadline<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms) })
+  try { return await Promise.race([p, deadline]) } finally { clearTimeout(timer) }
+}
+
+test('one seed, one downloader: every piece arrives, verified, written once', async (t) => {
+  const dir = tempDir(t)
+  const data = randomBytes(10 * 1024 * 1024 + 12345)
+  writeFileSync(join(dir, 'seed.bin'), data)
+  const hashes = pieceHashes(data, PIECE)
+  const infoHash = randomBytes(20)
+  const seed = await startPeer(t, { path: join(dir, 'seed.bin'), data, seed: true, infoHash, hashes })
+  const leech = await startPeer(t, { path: join(dir, 'leech.bin'), data, seed: false, infoHash, hashes })
+  leech.transfer.addPeers([{ host: '127.0.0.1', port: seed.port }])
+  await withDeadline(leech.transfer.completed, 20_000, 'download')
+  assert.ok(readFileSync(join(dir, 'leech.bin')).equals(data))
+  assert.equal(leech.transfer.hashFailures, 0)
+  assert.equal(leech.transfer.downloaded, data.length, 'no block counted twice')
+})
+
+test('downloaders serve each other: two leechers of one seed both complete, and pieces flow between them', async (t) => {
+  const dir = tempDir(t)
+  const data = randomBytes(8 * 1024 * 1024)
+  writeFileSync(join(dir, 'seed.bin'), data)
+  const hashes = pieceHashes(data, PIECE)
+  const infoHash = randomBytes(20)
+  const seed = await startPeer(t, { path: join(dir, 'seed.bin'), data, seed: true, infoHash, hashes })
+  const a = await startPeer(t, { path: join(dir, 'a.bin'), data, seed: false, infoHash, hashes, keepSeeding: true })
+  const b = await startPeer(t, { path: join(dir, 'b.bin'), data, seed: false, infoHash, hashes, keepSeeding: true })
+  a.transfer.addPeers([{ host: '127.0.0.1', port: seed.port }, { host: '127.0.0.1', port: b.port }])
+  b.transfer.addPeers([{ host: '127.0.0.1', port: seed.port }])
+  await withDeadline(Promise.all([a.transfer.completed, b.transfer.completed]), 30_000, 'both downloads')
+  assert.ok(readFileSync(join(dir, 'a.bin')).equals(data))
+  assert.ok(readFileSync(join(dir, 'b.bin')).equals(data))
+  assert.ok(a.transfer.uploaded + b.transfer.uploaded > 0, 'leechers uploaded to each other')
+})
+
+test('a peer serving corrupt pieces is identified and banned; the download completes from the honest peer', async (t) => {
+  const dir = tempDir(t)
+  const data = randomBytes(6 * 1024 * 1024)
+  writeFileSync(join(dir, 'good.bin'), data)
+  const bad = Buffer.from(data)
+  // Corrupt one block in every piece of the bad copy.
+  for (let o = 0; o < bad.length; o += PIECE) bad[o + 20_000] = (bad[o + 20_000] ?? 0) ^ 0xff
+  writeFileSync(join(dir, 'bad.bin'), bad)
+  const hashes = pieceHashes(data, PIECE)
+  const infoHash = randomBytes(20)
+  const honest = await startPeer(t, { path: join(dir, 'good.bin'), data, seed: true, infoHash, hashes })
+  const liar = await startPeer(t, { path: join(dir, 'bad.bin'), data, seed: true, infoHash, hashes })
+  const bans: Array<{ peer: string, reason: string }> = []
+  const leech = await startPeer(t, { path: join(dir, 'leech.bin'), data, seed: false, infoHash, hashes, onBanned: (peer, reason) => bans.push({ peer, reason }) })
+  // The liar alone first: every piece it sends fails, so it collects its strikes and is banned.
+  leech.transfer.addPeers([{ host: '127.0.0.1', port: liar.port }])
+  for (let i = 0; i < 200 && bans.length === 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
+  leech.transfer.addPeers([{ host: '127.0.0.1', port: liar.port }, { host: '127.0.0.1', port: honest.port }])
+  await withDeadline(leech.transfer.completed, 30_000, 'download')
+  assert.ok(readFileSync(join(dir, 'leech.bin')).equals(data))
+  assert.ok(leech.transfer.hashFailures > 0, 'corrupt pieces were caught by their SHA-1')
+  assert.deepEqual(bans.map(b => b.peer), [`127.0.0.1:${liar.port}`], 'the liar, and only the liar, is banned, once')
+  assert.match(bans[0]?.reason ?? '', /pieces failed their SHA-1 check because of this peer's data/)
+  assert.equal(leech.transfer.peers.has(`127.0.0.1:${liar.port}`), false, 'a banned peer is not let back in')
+})
