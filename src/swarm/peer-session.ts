@@ -18,6 +18,8 @@ export const MIN_PIPELINE = 16
 export const MAX_PIPELINE = 1024
 /** Pipeline sized to cover this much time at the peer's measured rate (bandwidth-delay product with margin). */
 export const PIPELINE_SECONDS = 0.5
+/** Requests are topped up when at least this many (or a quarter of the pipeline) can go in one write. */
+export const BATCH_REQUESTS = 16
 /** A request unanswered this long is given up on, and the peer is snubbed. */
 export const REQUEST_TIMEOUT_MS = 30_000
 
@@ -62,8 +64,6 @@ export class PeerSession {
   peerReqq = 250
   snubbed = false
   strikes = 0
-  /** Disk reads for uploads to this peer in progress. */
-  readsInFlight = 0
   downloaded = 0
   uploaded = 0
   readonly #ctx: TransferContext
@@ -128,8 +128,10 @@ export class PeerSession {
   /** Top the request pipeline up. */
   fillRequests (now: number): void {
     if (this.peerChoking || !this.amInterested || this.wire.closed) return
-    const room = this.pipelineDepth - this.requests.size
-    if (room <= 0) return
+    const depth = this.pipelineDepth
+    const room = depth - this.requests.size
+    // Top up in batches (a quarter of the pipeline at least), so requests travel several to a packet.
+    if (room <= 0 || (this.requests.size > 0 && room < Math.min(BATCH_REQUESTS, depth / 4))) return
     const picks = this.#picks
     picks.length = 0
     this.#ctx.pick(this, room, picks)

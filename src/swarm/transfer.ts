@@ -24,8 +24,6 @@ export const OPTIMISTIC_INTERVAL_MS = 30_000
 export const BAN_STRIKES = 3
 /** Failed pieces kept to find the guilty blocks once the piece is fetched again. */
 const MAX_FAILED_COPIES = 16
-/** Disk reads for one peer's uploads at once: enough to keep its socket fed, bounded memory per peer. */
-const READS_IN_FLIGHT_PER_PEER = 8
 /** Connect timeout for outbound connections. */
 export const CONNECT_TIMEOUT_MS = 10_000
 
@@ -90,6 +88,9 @@ export class Transfer implements TransferContext {
   #optimistic: PeerSession | undefined
   #closed = false
   #completeResolve: () => void = () => {}
+  #completeReject: (err: Error) => void = () => {}
+  /** Set when the transfer stopped on a local error. */
+  error: Error | undefined
   readonly completed: Promise<void>
 
   constructor (options: TransferOptions) {
@@ -100,7 +101,8 @@ export class Transfer implements TransferContext {
     this.listenPort = options.listenPort
     if (options.pieceHashes.length !== this.pieceCount * 20) throw new Error(`Transfer: ${options.pieceHashes.length / 20} piece hashes for ${this.pieceCount} pieces`)
     this.picker = new PiecePicker(options.have ?? new Bitfield(this.pieceCount), options.pieceLength, options.totalLength, { sequential: options.sequential ?? false })
-    this.completed = new Promise(resolve => { this.#completeResolve = resolve })
+    this.completed = new Promise((resolve, reject) => { this.#completeResolve = resolve; this.#completeReject = reject })
+    this.completed.catch(() => {})
     if (this.picker.complete) this.#completeResolve()
   }
 
@@ -197,7 +199,6 @@ export class Transfer implements TransferContext {
     const key = `${index}:${begin}`
     for (const other of this.peers.values()) if (other !== peer && other.requests.has(key)) other.cancel({ index, begin, length })
     if (pieceDone) this.#verify(index)
-    peer.fillRequests(this.#now())
     this.#o.onProgress?.(this)
   }
 
@@ -285,31 +286,35 @@ export class Transfer implements TransferContext {
       onBlockData: (d, o) => { session?.onBlockData(d, o) },
       onBlockEnd: () => { session?.onBlockEnd() },
       onDrain: () => { if (session !== undefined) this.#pumpUploads(session) },
+      // Requests go out once per socket read, in one write, rather than one packet per block received.
+      onReceived: () => { session?.fillRequests(this.#now()) },
       onClose: (reason) => { if (session !== undefined) this.closed(session, reason) }
     })
     return wire
   }
 
   #pumpUploads (peer: PeerSession): void {
-    // A few reads in flight per peer; the rest wait in its queue, and nothing is read while its socket is full.
-    while (peer.uploadQueue.length > 0 && peer.readsInFlight < READS_IN_FLIGHT_PER_PEER && peer.wire.writable && !peer.amChoking) {
-      const block = peer.uploadQueue.shift() as BlockRef
-      const out = Buffer.allocUnsafe(13 + block.length)
-      encode.pieceHeader(out, block.index, block.begin, block.length)
-      peer.readsInFlight++
-      this.#o.store.readBlock(block.index, block.begin, block.length, out, 13).then(() => {
-        peer.readsInFlight--
-        if (peer.wire.closed || peer.amChoking) return
-        peer.wire.write(out)
+    // Send queued blocks while the socket takes them; the rest wait for its 'drain'.
+    if (peer.uploadQueue.length === 0 || peer.amChoking) return
+    const socket = peer.wire.socket
+    socket.cork()
+    try {
+      while (peer.uploadQueue.length > 0 && peer.wire.writable) {
+        const block = peer.uploadQueue.shift() as BlockRef
+        const header = Buffer.allocUnsafe(13)
+        encode.pieceHeader(header, block.index, block.begin, block.length)
+        const data = this.#o.store.blockForUpload(block.index, block.begin, block.length)
+        peer.wire.write(header)
+        peer.wire.write(data)
         peer.uploaded += block.length
         peer.uploadRate.add(block.length)
         this.uploaded += block.length
-        this.#pumpUploads(peer)
-      }, (err: unknown) => {
-        peer.readsInFlight--
-        this.#log(peer, `cannot read block ${block.index}:${block.begin}: ${String(err)}`)
-        peer.wire.close('local read error')
-      })
+      }
+    } catch (err) {
+      this.#log(peer, `cannot read a block to upload: ${String(err)}`)
+      peer.wire.close('local read error')
+    } finally {
+      socket.uncork()
     }
   }
 
@@ -321,16 +326,22 @@ export class Transfer implements TransferContext {
     const digest = createHash('sha1').update(data).digest()
     const expected = this.#o.pieceHashes.subarray(index * 20, index * 20 + 20)
     if (digest.equals(expected)) {
-      this.#o.store.writePiece(index, data)
-      this.picker.pieceVerified(index)
-      this.#judgeEarlierFailure(index, data)
-      this.#releaseBuffer(active.data)
-      for (const peer of this.peers.values()) {
-        if (peer.wire.handshaken) peer.sendHave(index)
-        if (peer.amInterested) peer.updateInterest()
-      }
-      this.#o.onPieceVerified?.(index)
-      if (this.complete) this.#finish()
+      // The piece counts as ours once it is on disk: only then is it announced, served, or counted for resume.
+      this.#o.store.writePieceAsync(index, data).then(() => {
+        this.picker.pieceVerified(index)
+        this.#judgeEarlierFailure(index, data)
+        this.#releaseBuffer(active.data)
+        if (this.#closed) return
+        for (const peer of this.peers.values()) {
+          if (peer.wire.handshaken) peer.sendHave(index)
+          if (peer.amInterested) peer.updateInterest()
+        }
+        this.#o.onPieceVerified?.(index)
+        if (this.complete) this.#finish()
+      }, (err: unknown) => {
+        this.#o.onLog?.(`cannot write piece ${index}: ${String(err)}`)
+        this.#fatal(err)
+      })
       return
     }
     this.hashFailures++
@@ -350,6 +361,13 @@ export class Transfer implements TransferContext {
       this.#releaseBuffer(active.data)
     }
     for (const peer of this.peers.values()) peer.fillRequests(this.#now())
+  }
+
+  /** A local failure (disk full, file removed): stop, and let whoever waits for completion know. */
+  #fatal (err: unknown): void {
+    this.error = err instanceof Error ? err : new Error(String(err))
+    this.close()
+    this.#completeReject(this.error)
   }
 
   #judgeEarlierFailure (index: number, good: Buffer): void {

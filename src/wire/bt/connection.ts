@@ -26,6 +26,8 @@ export interface PeerWireHandler extends WireHandler {
   /** Both handshakes are exchanged; send the first messages (bitfield, extended handshake) now. */
   onReady: () => void
   onDrain: () => void
+  /** A batch of bytes from one socket read has been handled: a good moment to send what it calls for, at once. */
+  onReceived: () => void
   onClose: (reason: string) => void
 }
 
@@ -102,6 +104,7 @@ export class PeerWire {
         this.#handler.onReady()
       }
       if (rest.length > 0 && !this.#closed) this.#decoder.push(rest)
+      if (!this.#closed) this.#handler.onReceived()
     } catch (err) {
       this.close(err instanceof ProtocolError ? `protocol error: ${err.message}` : `error: ${String(err)}`)
     }
