@@ -3,7 +3,8 @@
  * our extensions (`chunk_size`, lookup by `file_hash`, `/files?q=`). Works against the seed's own server.py too.
  */
 import { TRACKER_MAX_REPLY_BYTES, TRACKER_REQUEST_TIMEOUT_MS } from '../constants.js'
-import { AbortError, TrackerError, ValidationError, systemErrorCode } from '../errors.js'
+import { AbortError, TrackerError, ValidationError, type P2PError } from '../errors.js'
+import { httpRequest } from './http.js'
 
 export interface LegacyPeer {
   ip: string
@@ -35,6 +36,8 @@ export interface Registration {
   ip: string
   port: number
   chunk_size?: number
+  /** Our extension: the file's BitTorrent info hash (40 lowercase hex); trackers that do not know it ignore it. */
+  info_hash?: string
 }
 
 export interface RegisterResult {
@@ -101,45 +104,32 @@ export class SeedTrackerClient {
   }
 
   async #request (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, passStatus: number[] = []): Promise<{ status: number, body: unknown }> {
-    const timeout = AbortSignal.timeout(this.#timeoutMs)
-    const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-    let response: Response
+    let reply
     try {
-      response = await fetch(this.baseUrl + path, {
+      reply = await httpRequest(this.baseUrl + path, {
         method,
-        signal: combined,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) })
+        timeoutMs: this.#timeoutMs,
+        maxBytes: TRACKER_MAX_REPLY_BYTES,
+        ...(signal === undefined ? {} : { signal }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } })
       })
     } catch (err) {
-      if (signal?.aborted === true) throw new AbortError()
-      const reason = timeout.aborted ? `no answer within ${this.#timeoutMs} ms` : causeCode(err)
-      throw new TrackerError('ERR_TRACKER_UNREACHABLE', `Failed to connect to tracker at ${this.baseUrl} (${reason})`, { cause: err })
+      if (err instanceof AbortError) throw err
+      const code = (err as P2PError).code
+      if (code === 'ERR_REPLY_TOO_LARGE') throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${this.baseUrl} sent a reply above ${TRACKER_MAX_REPLY_BYTES} bytes`)
+      throw new TrackerError('ERR_TRACKER_UNREACHABLE', `Failed to connect to tracker at ${this.baseUrl} (${(err as Error).message})`, { cause: err })
     }
-    const text = await readCapped(response, this.baseUrl)
+    const route = path.split('?')[0] ?? path
     let parsed: unknown
     try {
-      parsed = JSON.parse(text)
+      parsed = JSON.parse(reply.body.toString('utf8'))
     } catch {
-      throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${this.baseUrl} answered ${method} ${path.split('?')[0] ?? path} with ${response.status} and no JSON: is this a p2pshare tracker?`)
+      throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${this.baseUrl} answered ${method} ${route} with ${reply.status} and no JSON: is this a p2pshare tracker?`)
     }
-    if (response.ok || passStatus.includes(response.status)) return { status: response.status, body: parsed }
-    const message = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? String(parsed.error) : `HTTP ${response.status}`
-    throw new TrackerError('ERR_TRACKER_REJECTED', `Tracker refused ${method} ${path.split('?')[0] ?? path}: ${message}`)
+    if ((reply.status >= 200 && reply.status < 300) || passStatus.includes(reply.status)) return { status: reply.status, body: parsed }
+    const message = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? String(parsed.error) : `HTTP ${reply.status}`
+    throw new TrackerError('ERR_TRACKER_REJECTED', `Tracker refused ${method} ${route}: ${message}`)
   }
-}
-
-function causeCode (err: unknown): string {
-  const cause = (err as { cause?: unknown }).cause
-  return systemErrorCode(cause) ?? systemErrorCode(err) ?? (cause instanceof Error ? cause.message : String(err))
-}
-
-async function readCapped (response: Response, baseUrl: string): Promise<string> {
-  const declared = Number(response.headers.get('content-length') ?? '0')
-  if (declared > TRACKER_MAX_REPLY_BYTES) throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${baseUrl} sent a reply above ${TRACKER_MAX_REPLY_BYTES} bytes`)
-  const text = await response.text()
-  if (text.length > TRACKER_MAX_REPLY_BYTES) throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${baseUrl} sent a reply above ${TRACKER_MAX_REPLY_BYTES} bytes`)
-  return text
 }
 
 function checkLookup (body: unknown): LookupResult {

@@ -14,7 +14,7 @@ import { PartialFile } from '../storage/index.js'
 import { fetchChunk, type FetchChunkOptions } from '../wire/index.js'
 
 /** Out-of-order chunks kept in memory for the running file hash; beyond this they are read back from disk. */
-const MAX_PENDING_HASH_BYTES = 32 * 1024 * 1024
+const MAX_PENDING_HASH_BYTES = 8 * 1024 * 1024
 
 export interface LegacyProgress {
   downloaded: number

@@ -31,6 +31,8 @@ export interface Registration {
   port: number
   /** The extension field, when the peer sent it. */
   chunkSize?: number
+  /** Extension: the file's BitTorrent info hash (40 lower-case hex), when the peer sent it. */
+  infoHash?: string
 }
 
 /** `Invalid field: <name>: <reason>`, the 400 message of every value that fails validation. */
@@ -150,8 +152,9 @@ function checkPort (value: unknown): number {
 /**
  * Validates a parsed `/register` body. Throws ValidationError with the reply's message:
  * `Missing field: <name>` for the first absent field (server.py's order), else `Invalid field: <name>: <reason>`
- * for the first bad value, checked in the order file_name, file_hash, file_size, chunk_size, chunks, ip, port
- * (chunk_size before chunks because it bounds the ids). Fields it does not know are ignored.
+ * for the first bad value, checked in the order file_name, file_hash, file_size, chunk_size, chunks, ip, port,
+ * info_hash (chunk_size before chunks because it bounds the ids; the optional info_hash extension last). Fields it
+ * does not know are ignored.
  */
 export function parseRegistration (body: unknown): Registration {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -168,6 +171,7 @@ export function parseRegistration (body: unknown): Registration {
   const chunks = checkChunks(fields.chunks, fileSize, chunkSize ?? DEFAULT_BOUND_CHUNK_SIZE)
   const ip = checkIp(fields.ip)
   const port = checkPort(fields.port)
+  const infoHash = Object.hasOwn(fields, 'info_hash') ? checkFileHash(fields.info_hash, 'info_hash') : undefined
   const registration: Registration = {
     fileName,
     fileHash,
@@ -178,5 +182,6 @@ export function parseRegistration (body: unknown): Registration {
     port
   }
   if (chunkSize !== undefined) registration.chunkSize = chunkSize
+  if (infoHash !== undefined) registration.infoHash = infoHash
   return registration
 }

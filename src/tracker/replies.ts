@@ -4,10 +4,12 @@
  */
 import { expandRanges } from './chunk-ranges.js'
 import { TRACKER_LOOKUP_MAX_CHUNK_IDS, TRACKER_LOOKUP_MAX_PEERS } from './limits.js'
-import type { FileEntry, FileSummary, RegisterResult, StoredPeer } from './store.js'
+import type { FileEntry, RegisterResult, StoredPeer } from './store.js'
 
 export interface RegisterReply {
   file_hash: string
+  /** Only when the registration named an info hash: the one the catalogue holds for the file. */
+  info_hash?: string
   message: string
   peers_count: number
 }
@@ -19,23 +21,56 @@ export interface LookupPeer {
   port: number
 }
 
-export interface LookupReply {
+/** An announced (BitTorrent) peer in a lookup. */
+export interface BtPeer {
+  ip: string
+  port: number
+}
+
+/** The keys a file with a known info hash adds to the seed's shapes (all absent when it has none). */
+export interface BtKeys {
+  info_hash: string
+  /** Peers announcing left = 0 / left > 0 to the info hash's swarm. */
+  leechers: number
+  /** A magnet link with the file's name and this tracker's announce URL. */
+  magnet: string
+  seeders: number
+}
+
+export interface LookupReply extends Partial<BtKeys> {
+  /** Announced peers (at most TRACKER_LOOKUP_MAX_BT_PEERS, picked at random); only with `info_hash`. */
+  bt_peers?: BtPeer[]
   file_hash: string
   file_name: string
   file_size: number
   peers: LookupPeer[]
 }
 
-export interface FilesReply {
-  files: Array<{ file_hash: string, file_name: string, file_size: number, peers_count: number }>
+export interface FilesEntry extends Partial<BtKeys> {
+  file_hash: string
+  file_name: string
+  file_size: number
+  peers_count: number
 }
 
-export function registerReply (fileHash: string, result: RegisterResult): RegisterReply {
-  return {
-    file_hash: fileHash,
-    message: result.updated ? 'Peer updated successfully' : 'Peer registered successfully',
-    peers_count: result.peersCount
-  }
+export interface FilesReply {
+  files: FilesEntry[]
+}
+
+/** What the announce side knows of a file with an info hash. */
+export interface BtJoin {
+  infoHash: string
+  magnet: string
+  seeders: number
+  leechers: number
+}
+
+export function registerReply (fileHash: string, result: RegisterResult, peersCount = result.peersCount, namedInfoHash = false): RegisterReply {
+  const message = result.updated ? 'Peer updated successfully' : 'Peer registered successfully'
+  // Keys in sorted order, as Flask's jsonify writes them.
+  return namedInfoHash && result.infoHash !== undefined
+    ? { file_hash: fileHash, info_hash: result.infoHash, message, peers_count: peersCount }
+    : { file_hash: fileHash, message, peers_count: peersCount }
 }
 
 export interface LookupBudget {
@@ -51,7 +86,8 @@ export interface LookupBudget {
 export function lookupReply (
   file: FileEntry,
   peers: readonly StoredPeer[],
-  budget: LookupBudget = { maxPeers: TRACKER_LOOKUP_MAX_PEERS, maxChunkIds: TRACKER_LOOKUP_MAX_CHUNK_IDS }
+  budget: LookupBudget = { maxPeers: TRACKER_LOOKUP_MAX_PEERS, maxChunkIds: TRACKER_LOOKUP_MAX_CHUNK_IDS },
+  join?: BtJoin & { btPeers: BtPeer[] }
 ): LookupReply {
   const listed: LookupPeer[] = []
   let ids = 0
@@ -62,11 +98,34 @@ export function lookupReply (
     const entry: LookupPeer = { chunks: expandRanges(peer.chunks), ip: peer.ip, port: peer.port }
     listed.push(peer.chunkSize === undefined ? entry : { chunk_size: peer.chunkSize, ...entry })
   }
-  return { file_hash: file.fileHash, file_name: file.fileName, file_size: file.fileSize, peers: listed }
+  if (join === undefined) return { file_hash: file.fileHash, file_name: file.fileName, file_size: file.fileSize, peers: listed }
+  return {
+    bt_peers: join.btPeers,
+    file_hash: file.fileHash,
+    file_name: file.fileName,
+    file_size: file.fileSize,
+    info_hash: join.infoHash,
+    leechers: join.leechers,
+    magnet: join.magnet,
+    peers: listed,
+    seeders: join.seeders
+  }
 }
 
-export function filesReply (files: readonly FileSummary[]): FilesReply {
+/**
+ * One `/files` entry. `peersCount` is the caller's count (legacy and announced peers, distinct by endpoint);
+ * the BitTorrent keys only for a file with an info hash.
+ */
+export function filesEntry (file: FileEntry, peersCount: number, join?: BtJoin): FilesEntry {
+  if (join === undefined) return { file_hash: file.fileHash, file_name: file.fileName, file_size: file.fileSize, peers_count: peersCount }
   return {
-    files: files.map((f) => ({ file_hash: f.fileHash, file_name: f.fileName, file_size: f.fileSize, peers_count: f.peersCount }))
+    file_hash: file.fileHash,
+    file_name: file.fileName,
+    file_size: file.fileSize,
+    info_hash: join.infoHash,
+    leechers: join.leechers,
+    magnet: join.magnet,
+    peers_count: peersCount,
+    seeders: join.seeders
   }
 }

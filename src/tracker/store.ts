@@ -43,6 +43,11 @@ const MIGRATIONS: readonly string[] = [
     UNIQUE (file_hash, ip, port)
   );
   CREATE INDEX legacy_peers_by_endpoint ON legacy_peers (ip, port);
+  `,
+  // 2: the BitTorrent info hash of a file, when a registration names it (at most one file per info hash).
+  `
+  ALTER TABLE files ADD COLUMN info_hash TEXT CHECK (info_hash IS NULL OR length(info_hash) = 40);
+  CREATE UNIQUE INDEX files_by_info_hash ON files (info_hash) WHERE info_hash IS NOT NULL;
   `
 ]
 
@@ -61,6 +66,8 @@ export interface FileEntry {
   fileSize: number
   /** When the hash was first registered, ms since the epoch. */
   addedAt: number
+  /** The BitTorrent info hash (40 lower-case hex), when a registration named it. */
+  infoHash?: string
 }
 
 export interface FileSummary extends FileEntry {
@@ -83,6 +90,8 @@ export interface RegisterResult {
   updated: boolean
   /** Peers listed for the hash after this registration. */
   peersCount: number
+  /** The info hash the catalogue holds for the file after this registration (which may not be the one it named). */
+  infoHash?: string
 }
 
 /** An address the prober dials. */
@@ -96,6 +105,7 @@ interface FileRow {
   file_name: string
   file_size: number
   added_at: number
+  info_hash: string | null
 }
 
 interface PeerRow {
@@ -110,7 +120,9 @@ interface PeerRow {
 }
 
 function fileEntry (row: FileRow): FileEntry {
-  return { fileHash: row.file_hash, fileName: row.file_name, fileSize: row.file_size, addedAt: row.added_at }
+  const entry: FileEntry = { fileHash: row.file_hash, fileName: row.file_name, fileSize: row.file_size, addedAt: row.added_at }
+  if (row.info_hash !== null) entry.infoHash = row.info_hash
+  return entry
 }
 
 function storedPeer (row: PeerRow): StoredPeer {
@@ -166,12 +178,15 @@ export class TrackerStore {
     this.#db = db
     this.#limits = limits
     this.#stmt = {
-      fileByHash: db.prepare<[string], FileRow>('SELECT file_hash, file_name, file_size, added_at FROM files WHERE file_hash = ?'),
+      fileByHash: db.prepare<[string], FileRow>('SELECT file_hash, file_name, file_size, added_at, info_hash FROM files WHERE file_hash = ?'),
       fileByName: db.prepare<[string], FileRow>(
-        'SELECT file_hash, file_name, file_size, added_at FROM files WHERE file_name = ? ORDER BY seq LIMIT 1'),
+        'SELECT file_hash, file_name, file_size, added_at, info_hash FROM files WHERE file_name = ? ORDER BY seq LIMIT 1'),
+      fileByInfoHash: db.prepare<[string], FileRow>(
+        'SELECT file_hash, file_name, file_size, added_at, info_hash FROM files WHERE info_hash = ?'),
+      setInfoHash: db.prepare<[string, string]>('UPDATE files SET info_hash = ? WHERE file_hash = ? AND info_hash IS NULL'),
       countFiles: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM files'),
-      insertFile: db.prepare<[string, string, string, number, number]>(
-        'INSERT INTO files (file_hash, file_name, name_folded, file_size, added_at) VALUES (?, ?, ?, ?, ?)'),
+      insertFile: db.prepare<[string, string, string, number, number, string | null]>(
+        'INSERT INTO files (file_hash, file_name, name_folded, file_size, added_at, info_hash) VALUES (?, ?, ?, ?, ?, ?)'),
       peerId: db.prepare<[string, string, number], { id: number }>(
         'SELECT id FROM legacy_peers WHERE file_hash = ? AND ip = ? AND port = ?'),
       countPeersOf: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM legacy_peers WHERE file_hash = ?'),
@@ -182,15 +197,16 @@ export class TrackerStore {
       updatePeer: db.prepare<[string, number, number | null, number, number]>(
         `UPDATE legacy_peers SET chunks = ?, chunk_count = ?, chunk_size = ?, updated_at = ?, probe_failures = 0
          WHERE id = ?`),
+      endpointsOf: db.prepare<[string], Endpoint>('SELECT ip, port FROM legacy_peers WHERE file_hash = ?'),
       peersOf: db.prepare<[string], PeerRow>(
         `SELECT ip, port, chunks, chunk_count, chunk_size, registered_at, updated_at, probe_failures
          FROM legacy_peers WHERE file_hash = ? ORDER BY id`),
       listFiles: db.prepare<[], FileRow & { peers_count: number }>(
-        `SELECT f.file_hash, f.file_name, f.file_size, f.added_at, COUNT(p.id) AS peers_count
+        `SELECT f.file_hash, f.file_name, f.file_size, f.added_at, f.info_hash, COUNT(p.id) AS peers_count
          FROM files f LEFT JOIN legacy_peers p ON p.file_hash = f.file_hash
          GROUP BY f.seq ORDER BY f.seq`),
       searchFiles: db.prepare<[string], FileRow & { peers_count: number }>(
-        `SELECT f.file_hash, f.file_name, f.file_size, f.added_at, COUNT(p.id) AS peers_count
+        `SELECT f.file_hash, f.file_name, f.file_size, f.added_at, f.info_hash, COUNT(p.id) AS peers_count
          FROM files f LEFT JOIN legacy_peers p ON p.file_hash = f.file_hash
          WHERE instr(f.name_folded, ?) > 0
          GROUP BY f.seq ORDER BY f.seq`),
@@ -235,19 +251,31 @@ export class TrackerStore {
    * a peer is one (ip, port) per hash, and registering again replaces its chunks (and resets its probe
    * failures). Throws ValidationError when the size differs from the one the hash was registered with,
    * P2PError `ERR_TRACKER_FULL` at a capacity limit.
+   *
+   * An info hash named by the registration is recorded when the file has none yet and no other file holds it;
+   * otherwise it is ignored (the registration itself still counts): the same bytes can be in several torrents
+   * (another name or piece length gives another info hash), so a differing one is no reason to refuse a peer.
+   * `infoHash` in the result is the one the catalogue holds.
    */
   register (reg: Registration, now: number): RegisterResult {
     const s = this.#stmt
     return this.#db.transaction((): RegisterResult => {
       const file = s.fileByHash.get(reg.fileHash)
+      // The info hash to record: one the registration names that no file holds yet.
+      const newInfoHash = reg.infoHash !== undefined && s.fileByInfoHash.get(reg.infoHash) === undefined ? reg.infoHash : undefined
+      let infoHash = file?.info_hash ?? undefined
       if (file === undefined) {
         if ((s.countFiles.get()?.n ?? 0) >= this.#limits.maxFiles) {
           throw new P2PError('ERR_TRACKER_FULL', `Tracker catalogue is full (${this.#limits.maxFiles} files)`)
         }
-        s.insertFile.run(reg.fileHash, reg.fileName, foldName(reg.fileName), reg.fileSize, now)
+        s.insertFile.run(reg.fileHash, reg.fileName, foldName(reg.fileName), reg.fileSize, now, newInfoHash ?? null)
+        infoHash = newInfoHash
       } else if (file.file_size !== reg.fileSize) {
         throw new ValidationError(
           `Invalid field: file_size: ${reg.fileSize} differs from the size registered for this hash (${file.file_size})`)
+      } else if (infoHash === undefined && newInfoHash !== undefined) {
+        s.setInfoHash.run(newInfoHash, reg.fileHash)
+        infoHash = newInfoHash
       }
       const chunks = encodeRanges(reg.chunks)
       const chunkSize = reg.chunkSize ?? null
@@ -263,7 +291,9 @@ export class TrackerStore {
         }
         s.insertPeer.run(reg.fileHash, reg.ip, reg.port, chunks, reg.chunkCount, chunkSize, now, now)
       }
-      return { updated: existing !== undefined, peersCount: s.countPeersOf.get(reg.fileHash)?.n ?? 0 }
+      const result: RegisterResult = { updated: existing !== undefined, peersCount: s.countPeersOf.get(reg.fileHash)?.n ?? 0 }
+      if (infoHash !== undefined) result.infoHash = infoHash
+      return result
     }).immediate()
   }
 
@@ -277,6 +307,17 @@ export class TrackerStore {
   fileByName (fileName: string): FileEntry | undefined {
     const row = this.#stmt.fileByName.get(fileName)
     return row === undefined ? undefined : fileEntry(row)
+  }
+
+  /** The file whose registrations named this info hash (40 lower-case hex). */
+  fileByInfoHash (infoHash: string): FileEntry | undefined {
+    const row = this.#stmt.fileByInfoHash.get(infoHash)
+    return row === undefined ? undefined : fileEntry(row)
+  }
+
+  /** The (ip, port) of every legacy peer of a hash, in no particular order. */
+  endpointsOf (fileHash: string): Endpoint[] {
+    return this.#stmt.endpointsOf.all(fileHash)
   }
 
   /** The peers of a hash in registration order (an update keeps a peer's place). */

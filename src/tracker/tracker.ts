@@ -7,12 +7,22 @@ import { fastify, type FastifyInstance } from 'fastify'
 import { listenError, ValidationError } from '../errors.js'
 import { DEFAULT_TRACKER_HOST, DEFAULT_TRACKER_PORT } from '../constants.js'
 import { installJsonErrors, jsonErrorServerOptions } from './http-errors.js'
-import { DEFAULT_PROBE_FAILURES_TO_PRUNE, DEFAULT_PROBE_INTERVAL_MS, TRACKER_BODY_LIMIT_BYTES, TRACKER_MAX_PARAM_LENGTH } from './limits.js'
+import {
+  DEFAULT_ANNOUNCE_INTERVAL_S,
+  DEFAULT_PROBE_FAILURES_TO_PRUNE,
+  DEFAULT_PROBE_INTERVAL_MS,
+  MAX_ANNOUNCE_INTERVAL_S,
+  SWARM_SWEEP_INTERVAL_MS,
+  TRACKER_BODY_LIMIT_BYTES,
+  TRACKER_MAX_PARAM_LENGTH
+} from './limits.js'
 import { tcpProbe, type ProbeFn } from './probe.js'
 import { Prober, type PruneReport } from './prober.js'
+import { registerAnnounceRoutes } from './routes-announce.js'
 import { registerHealthRoutes } from './routes-health.js'
 import { registerSeedRoutes } from './routes-seed.js'
 import { TrackerStore, type StoreLimits } from './store.js'
+import { Swarms, type SwarmLimits } from './swarms.js'
 
 export interface TrackerOptions {
   /** SQLite file path (created if missing), or ':memory:'. */
@@ -29,6 +39,12 @@ export interface TrackerOptions {
   now?: (() => number) | undefined
   /** Capacity limits (default: limits.ts); mostly for tests. */
   limits?: Partial<StoreLimits> | undefined
+  /** BitTorrent announce `interval`, seconds (1 to 86,400); default 1800. Peers expire after 2 × interval + 120 s. */
+  announceIntervalS?: number | undefined
+  /** Period of the sweep that drops expired announced peers of swarms nobody reads, ms; default 60 000. 0 disables it (every read still drops them). */
+  swarmSweepIntervalMs?: number | undefined
+  /** Capacity limits of the announce swarms (default: limits.ts); mostly for tests. */
+  swarmLimits?: Partial<SwarmLimits> | undefined
 }
 
 export interface TrackerAddress {
@@ -43,6 +59,8 @@ export interface Tracker {
   listen (address?: { host?: string | undefined, port?: number | undefined }): Promise<TrackerAddress>
   /** Runs one probe round now (or joins the one in progress) and reports what it did. */
   pruneOnce (): Promise<PruneReport>
+  /** Drops expired announced peers and idle empty swarms now; returns how many peers were dropped. */
+  sweepSwarms (): number
   /** Stops probing (aborting a round in progress), closes the HTTP server and the database. Idempotent. */
   close (): Promise<void>
 }
@@ -58,6 +76,14 @@ function checkOptions (options: TrackerOptions): void {
   if (failures !== undefined && !(Number.isSafeInteger(failures) && failures >= 1)) {
     throw new ValidationError(`Invalid probe failure count: ${failures} (an integer of at least 1)`)
   }
+  const announce = options.announceIntervalS
+  if (announce !== undefined && !(Number.isSafeInteger(announce) && announce >= 1 && announce <= MAX_ANNOUNCE_INTERVAL_S)) {
+    throw new ValidationError(`Invalid announce interval: ${announce} s (an integer from 1 to ${MAX_ANNOUNCE_INTERVAL_S})`)
+  }
+  const sweep = options.swarmSweepIntervalMs
+  if (sweep !== undefined && !(Number.isFinite(sweep) && sweep >= 0 && sweep <= MAX_TIMER_MS)) {
+    throw new ValidationError(`Invalid swarm sweep interval: ${sweep} ms (0 to ${MAX_TIMER_MS})`)
+  }
 }
 
 /** Opens the store, builds the app and starts the prober. Throws P2PError `ERR_TRACKER_DB` when the db cannot be used. */
@@ -65,6 +91,9 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
   checkOptions(options)
   const now = options.now ?? Date.now
   const store = TrackerStore.open(options.db, options.limits)
+  const intervalS = options.announceIntervalS ?? DEFAULT_ANNOUNCE_INTERVAL_S
+  const sweepIntervalMs = options.swarmSweepIntervalMs ?? SWARM_SWEEP_INTERVAL_MS
+  const swarms = new Swarms({ intervalS, limits: options.swarmLimits })
   let app: FastifyInstance
   try {
     app = fastify({
@@ -74,7 +103,8 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
       ...jsonErrorServerOptions
     })
     installJsonErrors(app, TRACKER_BODY_LIMIT_BYTES)
-    registerSeedRoutes(app, { store, now })
+    registerSeedRoutes(app, { store, swarms, now })
+    registerAnnounceRoutes(app, { swarms, now, intervalS })
     registerHealthRoutes(app)
   } catch (err) {
     store.close()
@@ -90,7 +120,11 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     onError: (err) => app.log.error({ err }, 'probe round failed')
   })
   // Whoever closes the app (tracker.close() or app.close()) stops the prober first, the database last.
-  app.addHook('preClose', async () => { await prober.close() })
+  let sweeper: ReturnType<typeof setInterval> | undefined
+  app.addHook('preClose', async () => {
+    clearInterval(sweeper)
+    await prober.close()
+  })
   app.addHook('onClose', async () => { store.close() })
 
   try {
@@ -101,6 +135,11 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     throw err
   }
   prober.start()
+  if (sweepIntervalMs > 0) {
+    sweeper = setInterval(() => swarms.sweep(now()), sweepIntervalMs)
+    // Like the prober's schedule, the sweep alone must not keep a process alive.
+    sweeper.unref()
+  }
 
   let closing: Promise<void> | undefined
   return {
@@ -117,6 +156,7 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
       return { host: bound.address, port: bound.port }
     },
     pruneOnce: () => prober.runOnce(),
+    sweepSwarms: () => swarms.sweep(now()),
     close () {
       closing ??= app.close()
       return closing

@@ -78,7 +78,7 @@ test('a database from a newer tracker, or a file that is not a database, is refu
   const raw = new Database(newer)
   raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`)
   raw.close()
-  await assert.rejects(createTracker({ db: newer }), { code: 'ERR_TRACKER_DB', message: /schema version 2, newer than this tracker's 1/ })
+  await assert.rejects(createTracker({ db: newer }), { code: 'ERR_TRACKER_DB', message: new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this tracker.s ${SCHEMA_VERSION}`) })
 
   const garbage = `${tmpDb(t)}.txt`
   writeFileSync(garbage, 'this is not a database, just some text long enough to have a header........')

@@ -1,0 +1,91 @@
+/**
+ * BitTorrent's HTTP tracker protocol: `GET /announce` (BEP 3, compact peers BEP 23, IPv6 peers BEP 7) and
+ * `GET /scrape` (BEP 48). Replies are bencoded, `text/plain`; a refused request is HTTP 200 with a bencoded
+ * `failure reason`, since that is what BitTorrent clients read (most ignore the body of any other status).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { AnnounceFailure, parseAnnounce, parseScrape } from './announce-params.js'
+import { compactReply, dictionaryReply, failureReply, scrapeReply, type AnnounceSummary } from './announce-replies.js'
+import { CompactPicks, type Swarm, type SwarmPeer, type SwarmStats, type Swarms } from './swarms.js'
+
+export interface AnnounceRoutesContext {
+  swarms: Swarms
+  now: () => number
+  /** `interval` of every reply, seconds. */
+  intervalS: number
+}
+
+/**
+ * The peer's address: the connection's, never the `ip` parameter — anyone could otherwise announce a victim's
+ * address and have a swarm connect to it (BEP 7 discourages address parameters for that reason). An IPv4-mapped
+ * IPv6 address (a dual-stack listener) is its IPv4; a zone id is dropped. Undefined when the socket is gone.
+ */
+export function peerAddress (ip: string | undefined): string | undefined {
+  if (ip === undefined || ip === '') return undefined
+  if (ip.length > 7 && ip.charCodeAt(0) === 0x3a && /^::ffff:\d/i.test(ip)) return ip.slice(7)
+  const zone = ip.indexOf('%')
+  return zone === -1 ? ip : ip.slice(0, zone)
+}
+
+/** The peers picked for one reply; reused by every request (the handler is synchronous). */
+const picked: SwarmPeer[] = []
+const compactPicks = new CompactPicks()
+
+function send (reply: FastifyReply, body: Buffer): void {
+  void reply.type('text/plain').send(body)
+}
+
+export function registerAnnounceRoutes (app: FastifyInstance, { swarms, now, intervalS }: AnnounceRoutesContext): void {
+  const minIntervalS = Math.max(1, Math.floor(intervalS / 2))
+
+  app.get('/announce', (request: FastifyRequest, reply: FastifyReply): void => {
+    let body: Buffer
+    try {
+      const params = parseAnnounce(request.raw.url ?? '')
+      const ip = peerAddress(request.ip)
+      if (ip === undefined) throw new AnnounceFailure('Cannot determine your address')
+      const t = now()
+      const { swarm, self } = swarms.announce(params, ip, t)
+      const summary: AnnounceSummary = {
+        complete: swarm?.seeders.length ?? 0,
+        incomplete: swarm?.leechers.length ?? 0,
+        downloaded: swarm?.downloaded ?? 0,
+        interval: intervalS,
+        minInterval: minIntervalS
+      }
+      // A stopped peer is given no peers.
+      const want = swarm === undefined || self === undefined ? 0 : params.numwant
+      if (params.compact) {
+        if (want > 0) swarms.pickCompact(swarm as Swarm, self, want, compactPicks)
+        else compactPicks.length4 = compactPicks.length6 = 0
+        body = compactReply(summary, compactPicks)
+      } else {
+        if (want > 0) swarms.pick(swarm as Swarm, self, want, picked)
+        body = dictionaryReply(summary, picked, params.noPeerId)
+        picked.length = 0
+      }
+    } catch (err) {
+      picked.length = 0
+      if (!(err instanceof AnnounceFailure)) throw err
+      body = failureReply(err.message)
+    }
+    send(reply, body)
+  })
+
+  app.get('/scrape', (request: FastifyRequest, reply: FastifyReply): void => {
+    let body: Buffer
+    try {
+      const t = now()
+      const entries: Array<[string, SwarmStats]> = []
+      for (const infoHash of parseScrape(request.raw.url ?? '')) {
+        const stats = swarms.stats(infoHash, t)
+        if (stats !== undefined) entries.push([infoHash, stats])
+      }
+      body = scrapeReply(entries)
+    } catch (err) {
+      if (!(err instanceof AnnounceFailure)) throw err
+      body = failureReply(err.message)
+    }
+    send(reply, body)
+  })
+}

@@ -1,0 +1,451 @@
+/**
+ * The BitTorrent swarms the tracker knows, in memory only (DESIGN: swarms in memory, the catalogue in SQLite):
+ * peers re-announce every interval, so a restart loses nothing that does not come back within one.
+ *
+ * A swarm is its peers keyed by (ip, port), as opentracker keys them: the address is the connection's, so one
+ * endpoint is one peer whatever peer id it sends. Each peer sits in a Map (lookup by endpoint) and in one of two
+ * dense lists, seeders or leechers (removal moves the last entry into the hole), so counting is free and a
+ * random choice of k peers is O(k), never a copy of the swarm. Beside its array of peer objects, a list keeps
+ * every peer's compact form (BEP 23 / BEP 7 bytes) in one contiguous buffer: the compact reply, nearly every
+ * announce's, copies bytes out of it without touching the peer objects (random reads of 50 objects scattered over
+ * the heap cost more than everything else an announce does).
+ *
+ * Peers that stop announcing expire after two intervals plus a grace. Each swarm also keeps its peers in a
+ * doubly linked list in announce order (a re-announce moves a peer to the tail), so the expired ones are always
+ * at the head: every read of a swarm first drops them, in O(1) when there are none, which keeps counts and peer
+ * lists exact without scanning. A periodic `sweep()` does the same for swarms nobody reads and drops swarms left
+ * empty. The clock is passed in by the caller (`now`, ms).
+ */
+import { COMPACT_PEER6_BYTES, COMPACT_PEER_BYTES, parseIPv4, parseIPv6 } from '../discovery/compact.js'
+import type { AnnounceParams } from './announce-params.js'
+import { AnnounceFailure } from './announce-params.js'
+import {
+  ANNOUNCE_EXPIRY_GRACE_S,
+  MAX_NUMWANT,
+  TRACKER_MAX_ANNOUNCED_PEERS,
+  TRACKER_MAX_PEERS_PER_SWARM,
+  TRACKER_MAX_SWARMS
+} from './limits.js'
+
+export interface SwarmLimits {
+  maxPeersPerSwarm: number
+  /** Announced peers in all swarms together. */
+  maxPeers: number
+  maxSwarms: number
+}
+
+export interface SwarmsOptions {
+  /** The announce interval clients are given, seconds. */
+  intervalS: number
+  limits?: Partial<SwarmLimits> | undefined
+}
+
+/** One announced peer. Its address is fixed at its first announce (it is its key). */
+export interface SwarmPeer {
+  readonly key: number | string
+  readonly ip: string
+  readonly port: number
+  /** The latest peer id it sent, 20 bytes as latin1. */
+  peerId: string
+  left: number
+  /** Its latest announce, ms. */
+  lastSeen: number
+  seeder: boolean
+  /** Its index in its swarm's seeders or leechers list. */
+  slot: number
+  /** It sent `completed` (counted once in the swarm's `downloaded`). */
+  completed: boolean
+  /** Neighbours in the swarm's announce-order list (older, newer). */
+  older: SwarmPeer | undefined
+  newer: SwarmPeer | undefined
+}
+
+/** Bytes per entry of a list's compact buffer: room for the IPv6 form (16 + 2); an IPv4 entry uses the first 6. */
+const ENTRY = COMPACT_PEER6_BYTES
+const INITIAL_CAPACITY = 8
+
+/**
+ * A dense list of peers: `peers[i]` and its compact bytes at `bytes[i * 18]` (BEP 23's 6 bytes for IPv4, BEP 7's
+ * 18 for IPv6, `ipv6[i]` says which). Removal moves the last entry into the hole.
+ */
+export class PeerList {
+  readonly peers: SwarmPeer[] = []
+  bytes = new Uint8Array(INITIAL_CAPACITY * ENTRY)
+  ipv6 = new Uint8Array(INITIAL_CAPACITY)
+
+  get length (): number {
+    return this.peers.length
+  }
+
+  /** Appends a peer and returns the offset of its entry, for the caller to write its address at. */
+  push (peer: SwarmPeer, ipv6: boolean): number {
+    const slot = this.peers.length
+    if (slot === this.ipv6.length) this.#resize(slot * 2)
+    this.peers.push(peer)
+    peer.slot = slot
+    this.ipv6[slot] = ipv6 ? 1 : 0
+    return slot * ENTRY
+  }
+
+  /** Takes out the entry at `slot`; the last one fills the hole. */
+  removeAt (slot: number): void {
+    const lastSlot = this.peers.length - 1
+    const last = this.peers.pop() as SwarmPeer
+    if (slot !== lastSlot) {
+      this.peers[slot] = last
+      last.slot = slot
+      this.bytes.copyWithin(slot * ENTRY, lastSlot * ENTRY, lastSlot * ENTRY + ENTRY)
+      this.ipv6[slot] = this.ipv6[lastSlot] as number
+    }
+    // Give memory back when a big swarm has mostly left.
+    if (this.ipv6.length > 4 * INITIAL_CAPACITY && lastSlot < this.ipv6.length / 4) this.#resize(this.ipv6.length / 2)
+  }
+
+  #resize (capacity: number): void {
+    const bytes = new Uint8Array(capacity * ENTRY)
+    bytes.set(this.bytes.subarray(0, this.peers.length * ENTRY))
+    const ipv6 = new Uint8Array(capacity)
+    ipv6.set(this.ipv6.subarray(0, this.peers.length))
+    this.bytes = bytes
+    this.ipv6 = ipv6
+  }
+}
+
+export class Swarm {
+  readonly peers = new Map<number | string, SwarmPeer>()
+  readonly seeders = new PeerList()
+  readonly leechers = new PeerList()
+  /** Peers that ever sent `completed` to this swarm (scrape's `downloaded`), while the swarm lives. */
+  downloaded = 0
+  /** Latest announce of any peer, ms: an empty swarm is dropped when this is older than the peer timeout. */
+  lastActivity: number
+  /** The peer that announced least recently, and most recently. */
+  oldest: SwarmPeer | undefined
+  newest: SwarmPeer | undefined
+
+  constructor (now: number) {
+    this.lastActivity = now
+  }
+
+  get size (): number {
+    return this.peers.size
+  }
+}
+
+/** Counts of one swarm, as scrape reports them (BEP 48). */
+export interface SwarmStats {
+  /** Seeders (left = 0). */
+  complete: number
+  /** Leechers. */
+  incomplete: number
+  /** Peers that announced `completed`. */
+  downloaded: number
+}
+
+export interface AnnounceOutcome {
+  /** The swarm after the announce; undefined only for a `stopped` of a swarm the tracker does not know. */
+  swarm: Swarm | undefined
+  /** The announcing peer; undefined after `stopped`. */
+  self: SwarmPeer | undefined
+}
+
+/** Compact peer strings for one reply, filled by `pickCompact` (reused from reply to reply). */
+export class CompactPicks {
+  /** IPv4 peers, 6 bytes each: the first `length4` bytes count. */
+  readonly peers = Buffer.alloc(MAX_NUMWANT * COMPACT_PEER_BYTES)
+  length4 = 0
+  /** IPv6 peers, 18 bytes each: the first `length6` bytes count. */
+  readonly peers6 = Buffer.alloc(MAX_NUMWANT * COMPACT_PEER6_BYTES)
+  length6 = 0
+}
+
+/** The key of an endpoint: a number for IPv4 (address × 65536 + port, below 2^48), a string for IPv6. */
+export function endpointKey (ip: string, port: number, v4 = parseIPv4(ip)): number | string {
+  return v4 >= 0 ? v4 * 65536 + port : `${ip}|${port}`
+}
+
+/** Most peers one pick hands out (a `/lookup`'s bt_peers and an announce's numwant are both far below). */
+const MAX_PICK = 1_000
+/** The virtual indices of one pick; module scope, as picks are synchronous. */
+const picks = new Int32Array(MAX_PICK)
+/** How many of the last pick's virtual indices are seeders (set by #pick, read right after). */
+let pickedSeeders = 0
+/** An IPv6 address being added, parsed here before its entry exists. */
+const scratch6 = new Uint8Array(16)
+
+/**
+ * Fills `picks` with `want` distinct indices of [0, n) (want < n), ascending after a random rotation. Stratified
+ * sampling: [0, n) is cut into `want` runs of near-equal length and one index is drawn uniformly in each, and the
+ * whole is rotated by a random offset so every index is equally likely. O(want), no set of chosen indices, and
+ * the reads that follow walk memory in order.
+ */
+function sample (n: number, want: number): void {
+  const base = Math.floor(n / want)
+  const longer = n - base * want // the first `longer` runs have base + 1 indices
+  const rotation = Math.floor(Math.random() * n)
+  let start = 0
+  for (let k = 0; k < want; k++) {
+    const length = k < longer ? base + 1 : base
+    let v = start + Math.floor(Math.random() * length) + rotation
+    if (v >= n) v -= n
+    picks[k] = v
+    start += length
+  }
+}
+
+export class Swarms {
+  readonly #swarms = new Map<string, Swarm>()
+  readonly #limits: SwarmLimits
+  readonly #peerTimeoutMs: number
+  #peerCount = 0
+
+  constructor (options: SwarmsOptions) {
+    this.#limits = {
+      maxPeersPerSwarm: options.limits?.maxPeersPerSwarm ?? TRACKER_MAX_PEERS_PER_SWARM,
+      maxPeers: options.limits?.maxPeers ?? TRACKER_MAX_ANNOUNCED_PEERS,
+      maxSwarms: options.limits?.maxSwarms ?? TRACKER_MAX_SWARMS
+    }
+    this.#peerTimeoutMs = (2 * options.intervalS + ANNOUNCE_EXPIRY_GRACE_S) * 1000
+  }
+
+  /** A peer that has not announced for longer than this is gone: two intervals plus a grace, ms. */
+  get peerTimeoutMs (): number {
+    return this.#peerTimeoutMs
+  }
+
+  /** Swarms held (including empty ones not yet swept away). */
+  get swarmCount (): number {
+    return this.#swarms.size
+  }
+
+  /** Announced peers held in all swarms (including expired ones of swarms not read since). */
+  get peerCount (): number {
+    return this.#peerCount
+  }
+
+  /**
+   * Applies one announce from `ip` (the connection's address, normalised). `stopped` removes the peer; any
+   * other event adds or refreshes it; `completed` counts it once in `downloaded`; `left = 0` makes it a seeder.
+   * Throws AnnounceFailure when a new peer or swarm would pass a limit.
+   */
+  announce (params: AnnounceParams, ip: string, now: number): AnnounceOutcome {
+    let swarm = this.#swarms.get(params.infoHash)
+    if (swarm !== undefined) this.#expire(swarm, now)
+    const v4 = parseIPv4(ip)
+    const key = endpointKey(ip, params.port, v4)
+    if (params.event === 'stopped') {
+      if (swarm !== undefined) {
+        const peer = swarm.peers.get(key)
+        if (peer !== undefined) this.#remove(swarm, peer)
+        swarm.lastActivity = now
+      }
+      return { swarm, self: undefined }
+    }
+
+    let peer = swarm?.peers.get(key)
+    if (peer === undefined) {
+      if (swarm === undefined && this.#swarms.size >= this.#limits.maxSwarms) {
+        throw new AnnounceFailure(`Tracker is full (${this.#limits.maxSwarms} swarms)`)
+      }
+      if (swarm !== undefined && swarm.size >= this.#limits.maxPeersPerSwarm) {
+        throw new AnnounceFailure(`Swarm is full (${this.#limits.maxPeersPerSwarm} peers)`)
+      }
+      if (this.#peerCount >= this.#limits.maxPeers) {
+        throw new AnnounceFailure(`Tracker is full (${this.#limits.maxPeers} peers)`)
+      }
+      if (v4 < 0 && !parseIPv6(ip, scratch6)) throw new AnnounceFailure('Cannot use your address')
+      if (swarm === undefined) {
+        swarm = new Swarm(now)
+        this.#swarms.set(params.infoHash, swarm)
+      }
+      const seeder = params.left === 0
+      peer = {
+        key, ip, port: params.port, peerId: params.peerId, left: params.left, lastSeen: now, seeder,
+        slot: 0, completed: false, older: swarm.newest, newer: undefined
+      }
+      const list = seeder ? swarm.seeders : swarm.leechers
+      const o = list.push(peer, v4 < 0)
+      const bytes = list.bytes
+      if (v4 >= 0) {
+        bytes[o] = v4 >>> 24
+        bytes[o + 1] = (v4 >>> 16) & 0xff
+        bytes[o + 2] = (v4 >>> 8) & 0xff
+        bytes[o + 3] = v4 & 0xff
+        bytes[o + 4] = params.port >> 8
+        bytes[o + 5] = params.port & 0xff
+      } else {
+        bytes.set(scratch6, o)
+        bytes[o + 16] = params.port >> 8
+        bytes[o + 17] = params.port & 0xff
+      }
+      swarm.peers.set(key, peer)
+      if (swarm.newest === undefined) swarm.oldest = peer
+      else swarm.newest.newer = peer
+      swarm.newest = peer
+      this.#peerCount++
+    } else {
+      // The endpoint is the peer: a restarted client on the same port may send a new peer id.
+      if (peer.peerId !== params.peerId) peer.peerId = params.peerId
+      peer.left = params.left
+      peer.lastSeen = now
+      if ((params.left === 0) !== peer.seeder) this.#move(swarm as Swarm, peer)
+      this.#touch(swarm as Swarm, peer)
+    }
+    if (params.event === 'completed' && !peer.completed) {
+      peer.completed = true
+      ;(swarm as Swarm).downloaded++
+    }
+    ;(swarm as Swarm).lastActivity = now
+    return { swarm, self: peer }
+  }
+
+  /**
+   * Picks up to `want` (at most MAX_PICK) peers of `swarm` uniformly at random, never `self`, and returns how
+   * many; `pickedPeer(i)` / the compact forms read them. A seeder (`self.seeder`) is given leechers only: another
+   * seeder has nothing for it. Without `self`, any peer. The swarm must have been read at this time (announce()
+   * or get()), so it holds no expired peer.
+   */
+  #pick (swarm: Swarm, self: SwarmPeer | undefined, want: number): number {
+    // Virtual index space: seeders (unless self is one) then leechers.
+    const s = self?.seeder === true ? 0 : swarm.seeders.length
+    const total = s + swarm.leechers.length
+    // Self is excluded by giving its index the last one's place and picking from one fewer.
+    const selfIndex = self === undefined || self.seeder ? -1 : s + self.slot
+    const n = selfIndex === -1 ? total : total - 1
+    const count = Math.min(want, n, MAX_PICK)
+    if (count === n) {
+      for (let v = 0; v < n; v++) picks[v] = v
+    } else if (count > 0) {
+      sample(n, count)
+    }
+    if (selfIndex !== -1) {
+      for (let k = 0; k < count; k++) if (picks[k] === selfIndex) picks[k] = total - 1
+    }
+    pickedSeeders = s
+    return count
+  }
+
+  /** Fills `out` with up to `want` peers of `swarm` picked at random, never `self` (see #pick). */
+  pick (swarm: Swarm, self: SwarmPeer | undefined, want: number, out: SwarmPeer[]): void {
+    const count = this.#pick(swarm, self, want)
+    out.length = 0
+    for (let k = 0; k < count; k++) {
+      const v = picks[k] as number
+      out.push(v < pickedSeeders ? swarm.seeders.peers[v] as SwarmPeer : swarm.leechers.peers[v - pickedSeeders] as SwarmPeer)
+    }
+  }
+
+  /**
+   * Like pick(), into compact strings: IPv4 peers' 6 bytes into `into.peers`, IPv6 peers' 18 bytes into
+   * `into.peers6`. At most MAX_NUMWANT peers.
+   */
+  pickCompact (swarm: Swarm, self: SwarmPeer | undefined, want: number, into: CompactPicks): void {
+    const count = this.#pick(swarm, self, Math.min(want, MAX_NUMWANT))
+    let o4 = 0
+    let o6 = 0
+    const out4 = into.peers
+    const out6 = into.peers6
+    for (let k = 0; k < count; k++) {
+      let v = picks[k] as number
+      let list = swarm.seeders
+      if (v >= pickedSeeders) {
+        v -= pickedSeeders
+        list = swarm.leechers
+      }
+      const bytes = list.bytes
+      let o = v * ENTRY
+      if (list.ipv6[v] === 0) {
+        out4[o4] = bytes[o] as number
+        out4[o4 + 1] = bytes[o + 1] as number
+        out4[o4 + 2] = bytes[o + 2] as number
+        out4[o4 + 3] = bytes[o + 3] as number
+        out4[o4 + 4] = bytes[o + 4] as number
+        out4[o4 + 5] = bytes[o + 5] as number
+        o4 += COMPACT_PEER_BYTES
+      } else {
+        for (const end = o + ENTRY; o < end; o++) out6[o6++] = bytes[o] as number
+      }
+    }
+    into.length4 = o4
+    into.length6 = o6
+  }
+
+  /** The swarm of an info hash (40 lower-case hex), its expired peers dropped; undefined when none. */
+  get (infoHash: string, now: number): Swarm | undefined {
+    const swarm = this.#swarms.get(infoHash)
+    if (swarm !== undefined) this.#expire(swarm, now)
+    return swarm
+  }
+
+  /** Scrape counts of an info hash; undefined for a swarm the tracker does not hold. */
+  stats (infoHash: string, now: number): SwarmStats | undefined {
+    const swarm = this.get(infoHash, now)
+    if (swarm === undefined) return undefined
+    return { complete: swarm.seeders.length, incomplete: swarm.leechers.length, downloaded: swarm.downloaded }
+  }
+
+  /**
+   * Drops every expired peer, and every swarm that is empty and has seen no announce for a peer timeout (it
+   * keeps its `downloaded` count that long). Returns how many peers were dropped. O(swarms + peers dropped).
+   */
+  sweep (now: number): number {
+    let dropped = 0
+    for (const [infoHash, swarm] of this.#swarms) {
+      dropped += this.#expire(swarm, now)
+      if (swarm.size === 0 && now - swarm.lastActivity > this.#peerTimeoutMs) this.#swarms.delete(infoHash)
+    }
+    return dropped
+  }
+
+  /** Drops the expired peers of a swarm: they are the oldest in announce order. */
+  #expire (swarm: Swarm, now: number): number {
+    const limit = now - this.#peerTimeoutMs
+    let dropped = 0
+    let peer = swarm.oldest
+    while (peer !== undefined && peer.lastSeen < limit) {
+      const next = peer.newer
+      this.#remove(swarm, peer)
+      dropped++
+      peer = next
+    }
+    return dropped
+  }
+
+  #remove (swarm: Swarm, peer: SwarmPeer): void {
+    ;(peer.seeder ? swarm.seeders : swarm.leechers).removeAt(peer.slot)
+    this.#unlink(swarm, peer)
+    swarm.peers.delete(peer.key)
+    this.#peerCount--
+  }
+
+  /** Moves a peer between the seeders and the leechers, its compact bytes with it. */
+  #move (swarm: Swarm, peer: SwarmPeer): void {
+    const from = peer.seeder ? swarm.seeders : swarm.leechers
+    const to = peer.seeder ? swarm.leechers : swarm.seeders
+    const slot = peer.slot
+    const o = to.push(peer, from.ipv6[slot] === 1)
+    to.bytes.set(from.bytes.subarray(slot * ENTRY, slot * ENTRY + ENTRY), o)
+    from.removeAt(slot)
+    peer.seeder = !peer.seeder
+  }
+
+  /** Moves a peer that just announced to the newest end of the announce-order list. */
+  #touch (swarm: Swarm, peer: SwarmPeer): void {
+    if (swarm.newest === peer) return
+    this.#unlink(swarm, peer)
+    peer.older = swarm.newest
+    peer.newer = undefined
+    if (swarm.newest === undefined) swarm.oldest = peer
+    else swarm.newest.newer = peer
+    swarm.newest = peer
+  }
+
+  #unlink (swarm: Swarm, peer: SwarmPeer): void {
+    if (peer.older === undefined) swarm.oldest = peer.newer
+    else peer.older.newer = peer.newer
+    if (peer.newer === undefined) swarm.newest = peer.older
+    else peer.newer.older = peer.older
+    peer.older = undefined
+    peer.newer = undefined
+  }
+}
