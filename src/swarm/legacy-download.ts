@@ -131,7 +131,8 @@ export async function downloadLegacy (options: LegacyDownloadOptions): Promise<L
       try {
         const data = buffer.subarray(0, task.length)
         await fetchRegion(fetch, peer, task, data, fileHash, options, local.signal)
-        partial.write(data, task.offset)
+        // Written before it is hashed: a range the hasher cannot keep in memory is read back from the file later.
+        await partial.writeAsync(data, task.offset)
         hasher.add(task.offset, data)
         peer.failures = 0
         progress.downloaded += task.length

@@ -4,12 +4,27 @@
 import type { Socket } from 'node:net'
 import { chunkCount, chunkRange, DIALECT_CHUNK_SIZE, type LegacyDialect } from '../../content/index.js'
 import { LEGACY_SEND_IDLE_TIMEOUT_MS } from '../../constants.js'
-import { encodePublishedHeader, LEGACY_ERRORS, parseChunkRequest } from './codec.js'
+import { LEGACY_ERRORS, parseChunkRequest } from './codec.js'
 
 /** What the chunk server needs from the files it shares. */
 export interface ChunkSource {
   size (fileHash: string): number | undefined
   readInto (fileHash: string, offset: number, length: number, target: Uint8Array, targetOffset: number): Promise<void>
+}
+
+const POOL_BUFFER_BYTES = 4 + 1024 * 1024
+const POOL_MAX = 16
+const pool: Buffer[] = []
+
+/** A buffer of `size` bytes: pooled when it fits a published-dialect chunk, else new. */
+function takeBuffer (size: number): Buffer {
+  if (size > POOL_BUFFER_BYTES) return Buffer.allocUnsafe(size)
+  return (pool.pop() ?? Buffer.allocUnsafe(POOL_BUFFER_BYTES)).subarray(0, size)
+}
+
+function releaseBuffer (buf: Buffer): void {
+  if (buf.buffer.byteLength !== POOL_BUFFER_BYTES || pool.length >= POOL_MAX) return
+  pool.push(Buffer.from(buf.buffer, buf.byteOffset, POOL_BUFFER_BYTES))
 }
 
 export type LegacyOutcome = 'served' | 'not-found' | 'out-of-range' | 'bad-request' | 'invalid' | 'io-error'
@@ -37,20 +52,24 @@ export async function serveChunkRequest (socket: Socket, request: Uint8Array, so
   }
   const { offset, length } = chunkRange(parsed.chunkId, size, chunkSize)
   // Seed side kept simple (PERFORMANCE.md, lesson 5): the chunk is read right behind its header and sent as one write.
+  // Buffers come from a small pool and go back once the socket is done with them: fresh memory costs page faults
+  // that, on this kind of machine, cost more than the copy itself (PERFORMANCE.md, lesson 1).
   const headerLength = dialect === 'published' ? 4 : 0
-  const out = Buffer.allocUnsafe(headerLength + length)
+  const out = takeBuffer(headerLength + length)
   try {
     await source.readInto(parsed.fileHash, offset, length, out, headerLength)
   } catch {
+    releaseBuffer(out)
     if (!socket.destroyed) socket.end(LEGACY_ERRORS.serverError)
     return 'io-error'
   }
-  if (socket.destroyed) return 'served'
+  if (socket.destroyed) { releaseBuffer(out); return 'served' }
   if (dialect === 'published') {
-    encodePublishedHeader(length).copy(out, 0)
-    socket.end(out)
+    out.writeUInt32BE(length, 0)
+    socket.end(out, () => { releaseBuffer(out) })
   } else {
     socket.end(out.toString('base64'))
+    releaseBuffer(out)
   }
   return 'served'
 }
