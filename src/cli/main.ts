@@ -5,7 +5,9 @@
 import { Command, CommanderError, Option } from 'commander'
 import { MAX_LEGACY_WORKERS } from '../constants.js'
 import { isP2PError } from '../errors.js'
+import { collectTracker, createCommand, pieceLengthOption, type CreateCommandOptions } from './commands/create.js'
 import { downloadCommand, DOWNLOAD_DEFAULTS, type DownloadCommandOptions } from './commands/download.js'
+import { infoCommand, type InfoCommandOptions } from './commands/info.js'
 import { shareCommand, SHARE_DEFAULTS, type ShareCommandOptions } from './commands/share.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
 import { TRACKER_DEFAULTS, type TrackerCommandOptions } from './tracker-options.js'
@@ -116,6 +118,25 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('-q, --quiet', 'print only the saved path (and errors)', false)
     .option('--json', 'print machine-readable JSON lines', false)
     .action(async (file: string, options: DownloadCommandOptions) => { setCode(await downloadCommand(file, options, ctx)) })
+
+  program.command('create')
+    .description('write a .torrent for a file or a folder; print its info hash and magnet link')
+    .argument('<path>', 'file or folder to describe')
+    .option('-o, --out <file>', 'where to write the torrent (default: <name>.torrent here)')
+    .option('-t, --tracker <url>', 'tracker base or announce URL (http, https, udp); repeat for more (default: http://127.0.0.1:5000/announce)', collectTracker, [])
+    .option('--piece-length <n>', 'piece length, a power of two from 16 KiB to 16 MiB, in bytes or with K/M (default: chosen from the size)', pieceLengthOption)
+    .option('--private', 'mark it private (BEP 27: peers from trackers only)', false)
+    .option('--comment <text>', 'a comment for the torrent')
+    .option('-f, --force', 'overwrite the output file if it exists', false)
+    .action(async (path: string, options: Omit<CreateCommandOptions, 'createdBy'>) => {
+      setCode(await createCommand(path, { ...options, createdBy: `p2pshare/${VERSION}` }, ctx))
+    })
+
+  program.command('info')
+    .description('show what a .torrent file or a magnet link describes')
+    .argument('<torrent>', 'a .torrent file, a magnet link, or an info hash')
+    .option('--json', 'print one JSON object', false)
+    .action(async (target: string, options: InfoCommandOptions) => { setCode(await infoCommand(target, options, ctx)) })
 
   return program
 }

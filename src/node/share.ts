@@ -2,11 +2,16 @@
  * A sharing peer as the seed's `--share`: hash the file (streaming), keep a copy in the library, listen for chunk
  * requests, register with the tracker. It listens before it registers, so a port in use fails before the tracker
  * lists a peer that cannot answer.
+ *
+ * The one hashing pass also gives the piece hashes of the file as a single-file torrent (the piece length chosen as
+ * `create` chooses it, nothing else in the info dictionary), so `share FILE` and `create FILE` name the same info hash.
  */
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { chunkCount, DIALECT_CHUNK_SIZE, hashFile, type LegacyDialect } from '../content/index.js'
-import { SeedTrackerClient, type RegisterResult } from '../discovery/index.js'
+import {
+  chunkCount, DIALECT_CHUNK_SIZE, encodeInfo, hashContent, infoHashOf, magnetLink, pathProblem, pieceLengthFor, type LegacyDialect
+} from '../content/index.js'
+import { SeedTrackerClient, trackerBaseUrl, type RegisterResult } from '../discovery/index.js'
 import { StorageError, systemErrorCode } from '../errors.js'
 import { saveCopy, SharedFiles } from '../storage/index.js'
 import { PeerListener } from './peer-listener.js'
@@ -32,6 +37,12 @@ export interface ShareInfo {
   fileName: string
   fileHash: string
   size: number
+  /** BitTorrent info hash of the file as a single-file torrent; absent for an empty file (BitTorrent has no torrent of 0 bytes). */
+  infoHash?: string
+  /** Magnet link with the info hash, the file's name and the tracker's announce URL; absent with `infoHash`. */
+  magnet?: string
+  /** BitTorrent piece length used for the info hash (pieceLengthFor the file's size). */
+  pieceLength: number
   chunks: number
   chunkSize: number
   copyPath: string
@@ -64,10 +75,15 @@ export class SharingPeer {
       if (err instanceof StorageError) throw err
       throw new StorageError('ERR_INPUT', `Cannot read ${options.path}: ${systemErrorCode(err) === 'ENOENT' ? 'no such file' : systemErrorCode(err) ?? String(err)}`, { cause: err })
     }
-    const digest = await hashFile(options.path, {
+    const pieceLength = pieceLengthFor(size)
+    const hashed = await hashContent([{ path: options.path, length: size }], {
+      pieceLength,
       ...(options.signal === undefined ? {} : { signal: options.signal }),
-      onProgress: (hashed) => options.onHashProgress?.(hashed, size)
+      onProgress: (done) => options.onHashProgress?.(done, size)
     })
+    const digest = { sha1: (hashed.files[0] as { sha1: string }).sha1, size: hashed.totalSize }
+    const fileName = basename(options.path)
+    const torrent = torrentIdentity(fileName, pieceLength, hashed.pieces, digest.size, options.trackerUrl)
     const chunkSize = DIALECT_CHUNK_SIZE[options.dialect]
     const chunks = chunkCount(digest.size, chunkSize)
 
@@ -83,7 +99,6 @@ export class SharingPeer {
     const listening = await listener.listen()
     try {
       const tracker = new SeedTrackerClient(options.trackerUrl)
-      const fileName = basename(options.path)
       const registration = await tracker.register({
         file_name: fileName,
         file_hash: digest.sha1,
@@ -91,10 +106,11 @@ export class SharingPeer {
         chunks: Array.from({ length: chunks }, (_, i) => i),
         ip: options.ip,
         port: listening.port,
-        chunk_size: chunkSize
+        chunk_size: chunkSize,
+        ...(torrent === undefined ? {} : { info_hash: torrent.infoHash })
       }, options.signal)
       const copyPath = await saveCopy(options.path, options.libraryDir, digest.sha1, digest.size)
-      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, chunks, chunkSize, copyPath, listening, registration }, listener, files)
+      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, ...torrent, pieceLength, chunks, chunkSize, copyPath, listening, registration }, listener, files)
     } catch (err) {
       await listener.close()
       await files.close()
@@ -106,4 +122,14 @@ export class SharingPeer {
     await this.#listener.close()
     await this.#files.close()
   }
+}
+
+/**
+ * The file's info hash and magnet link as `create` would make them: info = { length, name, piece length, pieces }.
+ * Undefined when there is none: an empty file, or a name no torrent may carry (file-list.ts refuses those too).
+ */
+function torrentIdentity (name: string, pieceLength: number, pieces: Buffer, size: number, trackerUrl: string): { infoHash: string, magnet: string } | undefined {
+  if (size === 0 || pathProblem([name]) !== undefined) return undefined
+  const infoHash = infoHashOf(encodeInfo({ name, pieceLength, pieces, length: size }))
+  return { infoHash, magnet: magnetLink({ infoHash, name, trackers: [`${trackerBaseUrl(trackerUrl)}/announce`] }) }
 }

@@ -1,4 +1,7 @@
-/** `p2pshare share FILE`: the seed's `--share`. Prints the seed's lines, then serves until Ctrl+C. */
+/**
+ * `p2pshare share FILE`: the seed's `--share`. Prints the seed's lines, plus the file's BitTorrent info hash and magnet
+ * link (the same as `create FILE` gives), then serves until Ctrl+C.
+ */
 import { DEFAULT_PEER_PORT, DEFAULT_LIBRARY_DIR, DEFAULT_TRACKER_URL } from '../../constants.js'
 import type { LegacyDialect } from '../../content/index.js'
 import { trackerBaseUrl } from '../../discovery/index.js'
@@ -40,6 +43,12 @@ export async function shareCommand (file: string, options: ShareCommandOptions, 
   ctx.out(`File size: ${info.size} bytes`)
   ctx.out(`File hash: ${info.fileHash}`)
   ctx.out(`Chunks: ${info.chunks} (${info.chunkSize === 1024 ? '1 KiB, README dialect' : '1 MiB, published dialect'})`)
+  if (info.infoHash !== undefined && info.magnet !== undefined) {
+    ctx.out(`Info hash: ${info.infoHash}`)
+    ctx.out(`Magnet: ${info.magnet}`)
+  } else {
+    ctx.out(`Info hash: none (${info.size === 0 ? 'an empty file cannot be a torrent' : 'its name cannot be a torrent\'s name'})`)
+  }
   ctx.out('')
   ctx.out(`✅ Registered with tracker (${info.registration.message}; ${info.registration.peers_count} peer(s))`)
   ctx.out(`Saved copy to: ${info.copyPath}`)
