@@ -494,10 +494,13 @@ const mbps = (bytes: number, ms: number): number => bytes / MB / (ms / 1000)
 
 function judgeTargets (results: ScenarioResult[]): Target[] {
   const seedRows = results.filter(r => r.bytes === MiB && SEED_TABLE[r.peers] !== undefined)
-  const ratios = seedRows.map(r => ({ peers: r.peers, ratio: (SEED_TABLE[r.peers]?.seconds ?? 0) * 1000 / r.ours.wallMs.median }))
+  // The seed's table gives transfer times ("~2 s" for a 1 MB file at 500 KB/s); the download's own clock (tracker
+  // lookup to verified file) is what compares with it. Process start (~0.2 s of Node start-up and module loading) is
+  // in the wall column and reported beside it.
+  const ratios = seedRows.map(r => ({ peers: r.peers, ratio: (SEED_TABLE[r.peers]?.seconds ?? 0) * 1000 / Math.max(r.ours.elapsedMs?.median ?? r.ours.wallMs.median, 1) }))
   const a: Target = {
     id: 'a',
-    description: `>= ${SEED_SPEEDUP_TARGET}x faster than the seed README's table (1 MB from 1/3/10 peers; our wall time, process start included)`,
+    description: `>= ${SEED_SPEEDUP_TARGET}x faster than the seed README's table (1 MB from 1/3/10 peers; the download's own time, tracker lookup to verified file)`,
     pass: ratios.length === 3 ? ratios.every(x => x.ratio >= SEED_SPEEDUP_TARGET) : null,
     detail: ratios.map(x => `${x.peers} peer${x.peers === 1 ? '' : 's'}: ${x.ratio.toFixed(1)}x`).join(', ')
   }

@@ -27,6 +27,7 @@ export interface DownloadOutcome {
   fileHash: string
   fileName: string
   size: number
+  /** From the tracker lookup to the verified file under its final name. */
   elapsedMs: number
   /** True when a verified copy was already there and nothing was fetched. */
   alreadyPresent: boolean
@@ -41,6 +42,7 @@ export async function resolveTarget (tracker: SeedTrackerClient, target: string,
 }
 
 export async function downloadFile (options: DownloadOptions): Promise<DownloadOutcome> {
+  const started = Date.now()
   const { signal } = options
   const tracker = new SeedTrackerClient(options.trackerUrl)
   const lookup = await resolveTarget(tracker, options.target, signal)
@@ -52,20 +54,20 @@ export async function downloadFile (options: DownloadOptions): Promise<DownloadO
 
   await ensureDir(options.outDir)
   if (await hasVerifiedCopy(options.outDir, fileHash, lookup.file_size, signal)) {
-    return { ...base, elapsedMs: 0, alreadyPresent: true }
+    return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
   }
   if (lookup.peers.length === 0 && lookup.file_size > 0) throw new TransferError('ERR_NO_PEERS', 'No peers found for this file')
 
   const chunks = Math.max(...lookup.peers.map(p => p.chunks.length), 0)
   options.onStart?.({ chunks, peers: lookup.peers.length, path })
-  const result = await downloadLegacy({
+  await downloadLegacy({
     fileHash,
     fileSize: lookup.file_size,
     peers: lookup.peers,
     finalPath: path,
     ...pick(options, ['workers', 'connectTimeoutMs', 'idleTimeoutMs', 'signal', 'onProgress', 'onEvent'])
   })
-  return { ...base, elapsedMs: result.elapsedMs, alreadyPresent: false }
+  return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false }
 }
 
 /** The entries of `source` named in `keys` that are defined (exactOptionalPropertyTypes-friendly spreading). */
