@@ -5,12 +5,11 @@
 import { Command, CommanderError, Option } from 'commander'
 import { MAX_LEGACY_WORKERS } from '../constants.js'
 import { isP2PError } from '../errors.js'
-import { collectTracker, createCommand, pieceLengthOption, type CreateCommandOptions } from './commands/create.js'
-import { downloadCommand, DOWNLOAD_DEFAULTS, type DownloadCommandOptions } from './commands/download.js'
-import { infoCommand, type InfoCommandOptions } from './commands/info.js'
-import { shareCommand, SHARE_DEFAULTS, type ShareCommandOptions } from './commands/share.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
-import { TRACKER_DEFAULTS, type TrackerCommandOptions } from './tracker-options.js'
+import {
+  collectTracker, DOWNLOAD_DEFAULTS, pieceLengthOption, SHARE_DEFAULTS, TRACKER_DEFAULTS,
+  type CreateCommandOptions, type DownloadCommandOptions, type InfoCommandOptions, type ShareCommandOptions, type TrackerCommandOptions
+} from './options.js'
 import type { CliIO, CommandContext } from './io.js'
 import { parseChoice, parseIntIn, parsePort } from './parse.js'
 
@@ -91,7 +90,7 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('--db <file>', 'SQLite file for the catalogue', TRACKER_DEFAULTS.db)
     .option('--probe-interval <s>', 'seconds between liveness checks of registered peers (0: never prune)', parseIntIn(0, 86400, 'probe interval'), TRACKER_DEFAULTS.probeInterval)
     .action(async (options: TrackerCommandOptions) => {
-      // Loaded on demand: peers and downloaders do not pay for fastify and SQLite.
+      // Commands are loaded when they run: a downloader does not pay for fastify and SQLite, nor --help for anything.
       const { trackerCommand } = await import('./commands/tracker.js')
       setCode(await trackerCommand(options, ctx))
     })
@@ -106,7 +105,10 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .addOption(new Option('--dialect <name>', 'chunk protocol to register with: published (1 MiB, length-prefixed) or readme (1 KiB, base64)')
       .argParser(parseChoice(['published', 'readme'] as const, 'dialect')).default(SHARE_DEFAULTS.dialect))
     .option('--library <dir>', 'where the copy by hash is kept', SHARE_DEFAULTS.library)
-    .action(async (file: string, options: ShareCommandOptions) => { setCode(await shareCommand(file, options, ctx)) })
+    .action(async (file: string, options: ShareCommandOptions) => {
+      const { shareCommand } = await import('./commands/share.js')
+      setCode(await shareCommand(file, options, ctx))
+    })
 
   program.command('download')
     .description('download a file by name or file hash from every peer that has it')
@@ -117,7 +119,10 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('-p, --port <n>', 'accepted for the seed\'s spelling; the downloader does not serve', parsePort)
     .option('-q, --quiet', 'print only the saved path (and errors)', false)
     .option('--json', 'print machine-readable JSON lines', false)
-    .action(async (file: string, options: DownloadCommandOptions) => { setCode(await downloadCommand(file, options, ctx)) })
+    .action(async (file: string, options: DownloadCommandOptions) => {
+      const { downloadCommand } = await import('./commands/download.js')
+      setCode(await downloadCommand(file, options, ctx))
+    })
 
   program.command('create')
     .description('write a .torrent for a file or a folder; print its info hash and magnet link')
@@ -129,6 +134,7 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('--comment <text>', 'a comment for the torrent')
     .option('-f, --force', 'overwrite the output file if it exists', false)
     .action(async (path: string, options: Omit<CreateCommandOptions, 'createdBy'>) => {
+      const { createCommand } = await import('./commands/create.js')
       setCode(await createCommand(path, { ...options, createdBy: `p2pshare/${VERSION}` }, ctx))
     })
 
@@ -136,7 +142,10 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .description('show what a .torrent file or a magnet link describes')
     .argument('<torrent>', 'a .torrent file, a magnet link, or an info hash')
     .option('--json', 'print one JSON object', false)
-    .action(async (target: string, options: InfoCommandOptions) => { setCode(await infoCommand(target, options, ctx)) })
+    .action(async (target: string, options: InfoCommandOptions) => {
+      const { infoCommand } = await import('./commands/info.js')
+      setCode(await infoCommand(target, options, ctx))
+    })
 
   return program
 }

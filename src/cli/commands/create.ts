@@ -2,66 +2,11 @@
 import { randomBytes } from 'node:crypto'
 import { rename, rm, stat, writeFile } from 'node:fs/promises'
 import { basename, relative, resolve, sep, isAbsolute } from 'node:path'
-import { InvalidArgumentError } from 'commander'
-import { DEFAULT_TRACKER_URL } from '../../constants.js'
-import { createMetainfo, isPieceLength, magnetLink, parsePieceLength } from '../../content/index.js'
-import { trackerBaseUrl } from '../../discovery/index.js'
+import { createMetainfo, magnetLink } from '../../content/index.js'
 import { StorageError, systemErrorCode } from '../../errors.js'
 import { formatBytes } from '../format.js'
 import type { CommandContext } from '../io.js'
-
-export interface CreateCommandOptions {
-  out?: string
-  /** Announce URLs, already normalised by parseTrackerOption. */
-  tracker: string[]
-  pieceLength?: number
-  private: boolean
-  comment?: string
-  force: boolean
-  /** `p2pshare/<version>`, from main. */
-  createdBy: string
-}
-
-/**
- * The announce URL for what a user typed after `--tracker`: a tracker's base URL (`http://host:5000`, `host:5000`) or
- * its announce URL become `<base>/announce`; a UDP tracker (`udp://host:port`, BEP 15) is taken as it is.
- */
-export function trackerAnnounceUrl (input: string): string {
-  if (/^udp:\/\//i.test(input.trim())) {
-    let url: URL
-    try {
-      url = new URL(input.trim())
-    } catch {
-      throw new InvalidArgumentError(`invalid tracker URL: ${input}`)
-    }
-    if (url.hostname === '' || url.port === '') throw new InvalidArgumentError(`a UDP tracker URL needs a host and a port: ${input}`)
-    return url.href
-  }
-  try {
-    return `${trackerBaseUrl(input)}/announce`
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message)
-  }
-}
-
-/** Commander option parser for a repeatable `--tracker`. */
-export function collectTracker (value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), trackerAnnounceUrl(value)]
-}
-
-/** Commander option parser for `--piece-length`. */
-export function pieceLengthOption (value: string): number {
-  const n = parsePieceLength(value)
-  if (n === undefined || !isPieceLength(n)) throw new InvalidArgumentError('piece length must be a power of two from 16 KiB to 16 MiB, in bytes or with K/M (e.g. 262144, 256K, 1M).')
-  return n
-}
-
-/**
- * No `--tracker`: the default tracker, as `share` and `download` use it, so that `create FILE` and `share FILE` point
- * at the same place. (A trackerless torrent would be found only through the DHT, which p2pshare does not run yet;
- * trackers are outside the info dictionary, so this choice never changes the info hash.)
- */
-export const CREATE_DEFAULT_TRACKERS = [`${DEFAULT_TRACKER_URL}/announce`]
+import { CREATE_DEFAULT_TRACKERS, type CreateCommandOptions } from '../options.js'
 
 export async function createCommand (path: string, options: CreateCommandOptions, ctx: CommandContext): Promise<number> {
   const source = resolve(path)

@@ -1,21 +1,9 @@
 /** `p2pshare download NAME|FILEHASH`: the seed's `--download`, with progress and clear failures. */
-import { DEFAULT_LEGACY_WORKERS, DEFAULT_LIBRARY_DIR, DEFAULT_TRACKER_URL } from '../../constants.js'
 import { downloadFile } from '../../node/index.js'
 import { formatBytes, formatRate } from '../format.js'
 import type { CommandContext } from '../io.js'
+import type { DownloadCommandOptions } from '../options.js'
 import { ProgressReporter, type ProgressMode } from '../progress.js'
-
-export interface DownloadCommandOptions {
-  out: string
-  tracker: string
-  workers: number
-  quiet: boolean
-  json: boolean
-  /** Accepted for the seed's spelling (`--download NAME --port 6001`); the seed's downloader never serves. */
-  port?: number
-}
-
-export const DOWNLOAD_DEFAULTS = { out: DEFAULT_LIBRARY_DIR, tracker: DEFAULT_TRACKER_URL, workers: DEFAULT_LEGACY_WORKERS }
 
 export async function downloadCommand (target: string, options: DownloadCommandOptions, ctx: CommandContext): Promise<number> {
   const mode: ProgressMode = options.json ? 'json' : options.quiet ? 'quiet' : ctx.io.stderr.isTTY === true ? 'tty' : 'plain'

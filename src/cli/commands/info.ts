@@ -4,10 +4,7 @@ import { isHex40, isMagnet, magnetLink, MAX_METAINFO_BYTES, parseMagnet, parseMe
 import { isP2PError, StorageError, systemErrorCode } from '../../errors.js'
 import { formatBytes } from '../format.js'
 import type { CommandContext } from '../io.js'
-
-export interface InfoCommandOptions {
-  json: boolean
-}
+import type { InfoCommandOptions } from '../options.js'
 
 export async function infoCommand (target: string, options: InfoCommandOptions, ctx: CommandContext): Promise<number> {
   if (isMagnet(target)) {

@@ -2,28 +2,10 @@
  * `p2pshare share FILE`: the seed's `--share`. Prints the seed's lines, plus the file's BitTorrent info hash and magnet
  * link (the same as `create FILE` gives), then serves until Ctrl+C.
  */
-import { DEFAULT_PEER_PORT, DEFAULT_LIBRARY_DIR, DEFAULT_TRACKER_URL } from '../../constants.js'
-import type { LegacyDialect } from '../../content/index.js'
 import { trackerBaseUrl } from '../../discovery/index.js'
 import { defaultAdvertiseIp, SharingPeer } from '../../node/index.js'
 import { untilAborted, type CommandContext } from '../io.js'
-
-export interface ShareCommandOptions {
-  port: number
-  host: string
-  ip?: string
-  tracker: string
-  dialect: LegacyDialect
-  library: string
-}
-
-export const SHARE_DEFAULTS = {
-  port: DEFAULT_PEER_PORT,
-  host: '0.0.0.0',
-  tracker: DEFAULT_TRACKER_URL,
-  dialect: 'published' as LegacyDialect,
-  library: DEFAULT_LIBRARY_DIR
-}
+import type { ShareCommandOptions } from '../options.js'
 
 export async function shareCommand (file: string, options: ShareCommandOptions, ctx: CommandContext): Promise<number> {
   const base = trackerBaseUrl(options.tracker)

@@ -1,8 +1,7 @@
 /** `p2pshare tracker`: the seed's server.py, with a persistent catalogue. Runs until Ctrl+C. */
 import { createTracker, trackerBanner } from '../../tracker/index.js'
 import { untilAborted, type CommandContext } from '../io.js'
-import type { TrackerCommandOptions } from '../tracker-options.js'
-
+import type { TrackerCommandOptions } from '../options.js'
 
 export async function trackerCommand (options: TrackerCommandOptions, ctx: CommandContext): Promise<number> {
   const tracker = await createTracker({ db: options.db, logger: ctx.verbose, probeIntervalMs: options.probeInterval * 1000 })

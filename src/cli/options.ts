@@ -1,0 +1,107 @@
+/**
+ * The options of every command, their defaults and their parsers: what main.ts needs to parse a command line,
+ * apart from the commands themselves, which are loaded only when they run (start-up time: a download process should
+ * not load the tracker, nor `--version` the BitTorrent engine).
+ */
+import { InvalidArgumentError } from 'commander'
+import {
+  DEFAULT_LEGACY_WORKERS, DEFAULT_LIBRARY_DIR, DEFAULT_PEER_PORT, DEFAULT_TRACKER_HOST, DEFAULT_TRACKER_PORT, DEFAULT_TRACKER_URL
+} from '../constants.js'
+import { isPieceLength, parsePieceLength, type LegacyDialect } from '../content/index.js'
+import { trackerBaseUrl } from '../discovery/index.js'
+
+export interface TrackerCommandOptions {
+  host: string
+  port: number
+  db: string
+  /** Seconds between liveness probes of registered peers; 0 disables pruning. */
+  probeInterval: number
+}
+
+export const TRACKER_DEFAULTS = { host: DEFAULT_TRACKER_HOST, port: DEFAULT_TRACKER_PORT, db: 'p2pshare-tracker.db', probeInterval: 60 }
+
+export interface ShareCommandOptions {
+  port: number
+  host: string
+  ip?: string
+  tracker: string
+  dialect: LegacyDialect
+  library: string
+}
+
+export const SHARE_DEFAULTS = {
+  port: DEFAULT_PEER_PORT,
+  host: '0.0.0.0',
+  tracker: DEFAULT_TRACKER_URL,
+  dialect: 'published' as LegacyDialect,
+  library: DEFAULT_LIBRARY_DIR
+}
+
+export interface DownloadCommandOptions {
+  out: string
+  tracker: string
+  workers: number
+  quiet: boolean
+  json: boolean
+  /** Accepted for the seed's spelling (`--download NAME --port 6001`); the seed's downloader never serves. */
+  port?: number
+}
+
+export const DOWNLOAD_DEFAULTS = { out: DEFAULT_LIBRARY_DIR, tracker: DEFAULT_TRACKER_URL, workers: DEFAULT_LEGACY_WORKERS }
+
+export interface InfoCommandOptions {
+  json: boolean
+}
+
+export interface CreateCommandOptions {
+  out?: string
+  /** Announce URLs, already normalised by parseTrackerOption. */
+  tracker: string[]
+  pieceLength?: number
+  private: boolean
+  comment?: string
+  force: boolean
+  /** `p2pshare/<version>`, from main. */
+  createdBy: string
+}
+
+/**
+ * The announce URL for what a user typed after `--tracker`: a tracker's base URL (`http://host:5000`, `host:5000`) or
+ * its announce URL become `<base>/announce`; a UDP tracker (`udp://host:port`, BEP 15) is taken as it is.
+ */
+export function trackerAnnounceUrl (input: string): string {
+  if (/^udp:\/\//i.test(input.trim())) {
+    let url: URL
+    try {
+      url = new URL(input.trim())
+    } catch {
+      throw new InvalidArgumentError(`invalid tracker URL: ${input}`)
+    }
+    if (url.hostname === '' || url.port === '') throw new InvalidArgumentError(`a UDP tracker URL needs a host and a port: ${input}`)
+    return url.href
+  }
+  try {
+    return `${trackerBaseUrl(input)}/announce`
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message)
+  }
+}
+
+/** Commander option parser for a repeatable `--tracker`. */
+export function collectTracker (value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), trackerAnnounceUrl(value)]
+}
+
+/** Commander option parser for `--piece-length`. */
+export function pieceLengthOption (value: string): number {
+  const n = parsePieceLength(value)
+  if (n === undefined || !isPieceLength(n)) throw new InvalidArgumentError('piece length must be a power of two from 16 KiB to 16 MiB, in bytes or with K/M (e.g. 262144, 256K, 1M).')
+  return n
+}
+
+/**
+ * No `--tracker`: the default tracker, as `share` and `download` use it, so that `create FILE` and `share FILE` point
+ * at the same place. (A trackerless torrent would be found only through the DHT, which p2pshare does not run yet;
+ * trackers are outside the info dictionary, so this choice never changes the info hash.)
+ */
+export const CREATE_DEFAULT_TRACKERS = [`${DEFAULT_TRACKER_URL}/announce`]
