@@ -14,7 +14,7 @@ import { isHex40 } from '../content/identifiers.js'
 import { AbortError, TrackerError, ValidationError, type P2PError } from '../errors.js'
 import { httpRequest } from './http.js'
 import { decodeCompactPeers, decodeCompactPeers6, type PeerAddress } from './compact.js'
-import { trackerBaseUrl } from './seed-tracker.js'
+import { parseTrackerUrl, trackerBaseUrl } from './seed-tracker.js'
 
 /**
  * Largest announce or scrape reply read. 200 peers in the dictionary form with peer ids and long IPv6 text are
@@ -83,32 +83,19 @@ export class TrackerFailureError extends TrackerError {
 
 /** The announce URL of what a user gave: an announce URL as it is (query included), else `<base>/announce`. */
 export function announceUrl (url: string): string {
-  const parsed = withScheme(url)
+  const parsed = parseTrackerUrl(url)
   if (parsed.pathname.endsWith('/announce')) return parsed.href
   return `${trackerBaseUrl(url)}/announce`
 }
 
 /** BEP 48: the scrape URL is the announce URL with `announce` in its last path segment replaced by `scrape`. */
 export function scrapeUrl (url: string): string {
-  const parsed = withScheme(url)
+  const parsed = parseTrackerUrl(url)
   if (parsed.pathname.endsWith('/announce')) {
     parsed.pathname = `${parsed.pathname.slice(0, -'announce'.length)}scrape`
     return parsed.href
   }
   return `${trackerBaseUrl(url)}/scrape`
-}
-
-function withScheme (input: string): URL {
-  let text = input.trim()
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) text = `http://${text}`
-  let url: URL
-  try {
-    url = new URL(text)
-  } catch {
-    throw new ValidationError(`Invalid tracker URL: ${input}`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ValidationError(`Invalid tracker URL: ${input} (http or https only)`)
-  return url
 }
 
 /** RFC 3986 unreserved characters stay; every other byte is `%XX`. Binary-safe, unlike encodeURIComponent on a string. */

@@ -46,8 +46,8 @@ export interface RegisterResult {
   peers_count: number
 }
 
-/** The tracker's base URL from what a user typed: `host:port`, `http://host:port`, or an `/announce` URL. */
-export function trackerBaseUrl (input: string): string {
+/** A tracker URL as a user may type it (`host:port` gets `http://`); http or https only. */
+export function parseTrackerUrl (input: string): URL {
   let text = input.trim()
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) text = `http://${text}`
   let url: URL
@@ -57,6 +57,12 @@ export function trackerBaseUrl (input: string): string {
     throw new ValidationError(`Invalid tracker URL: ${input}`)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ValidationError(`Invalid tracker URL: ${input} (http or https only)`)
+  return url
+}
+
+/** The tracker's base URL from what a user typed: `host:port`, `http://host:port`, or an `/announce` URL. */
+export function trackerBaseUrl (input: string): string {
+  const url = parseTrackerUrl(input)
   const path = url.pathname.replace(/\/announce$/, '').replace(/\/+$/, '')
   return `${url.protocol}//${url.host}${path}`
 }

@@ -45,14 +45,14 @@ export async function downloadFile (options: DownloadOptions): Promise<DownloadO
   const started = Date.now()
   const { signal } = options
   const tracker = new SeedTrackerClient(options.trackerUrl)
-  const lookup = await resolveTarget(tracker, options.target, signal)
+  // The output folder is made while the tracker answers (this also starts the I/O thread pool early).
+  const [lookup] = await Promise.all([resolveTarget(tracker, options.target, signal), ensureDir(options.outDir)])
   options.onLookup?.(lookup)
   const fileHash = parseFileHash(lookup.file_hash)
   if (fileHash === undefined) throw new TransferError('ERR_TRACKER_REPLY', `Tracker gave an invalid file hash: ${lookup.file_hash}`)
   const path = libraryPath(options.outDir, fileHash)
   const base = { path, fileHash, fileName: lookup.file_name, size: lookup.file_size }
 
-  await ensureDir(options.outDir)
   if (await hasVerifiedCopy(options.outDir, fileHash, lookup.file_size, signal)) {
     return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
   }
