@@ -11,6 +11,7 @@
  *
  * bench/README.md explains the numbers, the method and the caveats.
  */
+import { connect } from 'node:net'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { createHash, randomFillSync } from 'node:crypto'
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -372,10 +373,24 @@ async function withSwarm<T> (impl: Impl, env: Environment, root: string, scenari
     if (res.status !== 200 || lookup.file_hash !== file.sha1 || listed !== scenario.peers) {
       throw new Error(`${impl} tracker lists ${listed} peer(s) with hash ${String(lookup.file_hash)} for ${file.name}; expected ${scenario.peers} with ${file.sha1}`)
     }
+    // Every sharer serves one chunk before anything is timed: the seed's peers are long-running processes, and a
+    // sharer's first request (cold code, first file read) is not what a download from a running peer costs.
+    for (const peer of lookup.peers as Array<{ ip: string, port: number }>) await warmSharer(peer.ip, peer.port, file.sha1)
     return await body({ trackerUrl, dir })
   } finally {
     await Promise.all(procs.map(async (p) => { await p.stop() }))
   }
+}
+
+/** Ask a sharer for chunk 0 with the seed's protocol and read the whole reply (bounded in time). */
+async function warmSharer (host: string, port: number, sha1: string): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const socket = connect({ host, port }, () => { socket.write(`GET_CHUNK ${sha1} 0`) })
+    const timer = setTimeout(() => { socket.destroy() }, HTTP_TIMEOUT_MS)
+    socket.on('data', () => {})
+    socket.on('error', () => {})
+    socket.on('close', () => { clearTimeout(timer); resolve() })
+  })
 }
 
 // ------------------------------------------------------------------------------------------------ one download

@@ -48,7 +48,7 @@ export async function hashFile (path: string, options: HashFileOptions = {}): Pr
  */
 export class SequentialHasher {
   readonly #hash: Hash = createHash('sha1')
-  readonly #pending = new Map<number, { length: number, data: Buffer | undefined }>()
+  readonly #pending = new Map<number, { length: number, data: Buffer | undefined, release?: (data: Buffer) => void }>()
   readonly #maxPendingBytes: number
   readonly #readAt: (offset: number, length: number) => Buffer
   #pendingBytes = 0
@@ -64,17 +64,24 @@ export class SequentialHasher {
     return this.#hashed
   }
 
-  /** Feed the completed range starting at `offset`. `data` is not modified and may be reused after the call. */
-  add (offset: number, data: Buffer): void {
+  /**
+   * Feed the completed range starting at `offset`. Without `release`, `data` is copied if it must wait, and may be
+   * reused as soon as the call returns. With `release`, the hasher keeps `data` itself (no copy) and calls
+   * `release(data)` once it no longer needs it — at once when it was hashed or cannot be kept.
+   */
+  add (offset: number, data: Buffer, release?: (data: Buffer) => void): void {
     if (offset === this.#hashed) {
       this.#hash.update(data)
       this.#hashed += data.length
+      release?.(data)
       this.#drain()
       return
     }
     const keep = this.#pendingBytes + data.length <= this.#maxPendingBytes
     if (keep) this.#pendingBytes += data.length
-    this.#pending.set(offset, { length: data.length, data: keep ? Buffer.from(data) : undefined })
+    const kept = !keep ? undefined : release === undefined ? Buffer.from(data) : data
+    this.#pending.set(offset, { length: data.length, data: kept, ...(release === undefined || !keep ? {} : { release }) })
+    if (!keep || release === undefined) release?.(data)
   }
 
   /** The hex digest; valid once every byte of the file has been added. */
@@ -91,6 +98,7 @@ export class SequentialHasher {
       if (next.data !== undefined) {
         this.#pendingBytes -= next.length
         this.#hash.update(next.data)
+        next.release?.(next.data)
       } else {
         this.#hash.update(this.#readAt(this.#hashed, next.length))
       }

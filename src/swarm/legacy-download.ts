@@ -117,8 +117,12 @@ export async function downloadLegacy (options: LegacyDownloadOptions): Promise<L
   const onAbort = (): void => { local.abort() }
   signal?.addEventListener('abort', onAbort, { once: true })
 
+  // Chunk buffers circulate: a worker fills one, and if the running hash cannot take it yet the hasher keeps it
+  // (no copy) and hands it back when done. At most `workers` + MAX_PENDING_HASH_BYTES / grid buffers exist.
+  const spare: Buffer[] = []
+  const release = (b: Buffer): void => { spare.push(Buffer.from(b.buffer, b.byteOffset, grid)) }
   const worker = async (): Promise<void> => {
-    const buffer = Buffer.allocUnsafe(grid)
+    let buffer = spare.pop() ?? Buffer.allocUnsafe(grid)
     for (;;) {
       if (local.signal.aborted) return
       const task = queue.shift()
@@ -133,7 +137,8 @@ export async function downloadLegacy (options: LegacyDownloadOptions): Promise<L
         await fetchRegion(fetch, peer, task, data, fileHash, options, local.signal)
         // Written before it is hashed: a range the hasher cannot keep in memory is read back from the file later.
         await partial.writeAsync(data, task.offset)
-        hasher.add(task.offset, data)
+        hasher.add(task.offset, data, release)
+        buffer = spare.pop() ?? Buffer.allocUnsafe(grid)
         peer.failures = 0
         progress.downloaded += task.length
         progress.chunksDone++

@@ -63,3 +63,18 @@ test('SequentialHasher gives the whole-file hash whatever the completion order, 
     if (cap === 1 << 30) assert.equal(reads, 0)
   }
 })
+
+test('SequentialHasher with release: keeps the caller\'s buffers without copying and hands each back exactly once', () => {
+  const data = randomBytes(40 * KIB)
+  const expected = createHash('sha1').update(data).digest('hex')
+  const released: Buffer[] = []
+  const hasher = new SequentialHasher({ maxPendingBytes: 16 * KIB, readAt: (o, l) => Buffer.from(data.subarray(o, o + l)) })
+  const parts = [0, 1, 2, 3, 4].map(i => ({ offset: i * 8 * KIB, bytes: Buffer.from(data.subarray(i * 8 * KIB, (i + 1) * 8 * KIB)) }))
+  for (const p of [parts[4], parts[3], parts[2], parts[1], parts[0]]) {
+    if (p !== undefined) hasher.add(p.offset, p.bytes, (b) => released.push(b))
+  }
+  assert.equal(hasher.digest(data.length), expected)
+  assert.equal(released.length, 5, 'every buffer comes back')
+  assert.equal(new Set(released).size, 5, 'each exactly once')
+  for (const p of parts) assert.ok(released.includes(p.bytes), 'the very buffers given, not copies')
+})
