@@ -33,9 +33,14 @@ const BY_CODE: Record<string, number> = {
   ERR_INPUT: EXIT.inputFile,
   ERR_OUTPUT: EXIT.inputFile,
   ERR_TRACKER_DB: EXIT.inputFile,
+  // A .torrent that cannot be used: malformed, or naming paths we refuse to write.
+  ERR_METAINFO: EXIT.inputFile,
+  ERR_BENCODE: EXIT.inputFile,
   ERR_ABORTED: EXIT.interrupted
 }
 
 export function exitCodeFor (err: unknown): number {
-  return isP2PError(err) ? BY_CODE[err.code] ?? EXIT.error : EXIT.error
+  if (!isP2PError(err)) return EXIT.error
+  if (err.code.startsWith('ERR_PATH_')) return EXIT.inputFile
+  return BY_CODE[err.code] ?? EXIT.error
 }

@@ -9,11 +9,13 @@
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import {
-  chunkCount, DIALECT_CHUNK_SIZE, encodeInfo, hashContent, infoHashOf, magnetLink, pathProblem, pieceLengthFor, type LegacyDialect
+  Bitfield, chunkCount, DIALECT_CHUNK_SIZE, encodeInfo, hashContent, infoHashOf, magnetLink, pathProblem, pieceLengthFor, type LegacyDialect
 } from '../content/index.js'
 import { SeedTrackerClient, trackerBaseUrl, type RegisterResult } from '../discovery/index.js'
 import { StorageError, systemErrorCode } from '../errors.js'
-import { saveCopy, SharedFiles } from '../storage/index.js'
+import { PieceStore, saveCopy, SharedFiles } from '../storage/index.js'
+import { Transfer } from '../swarm/index.js'
+import { Announcer, makePeerId } from './announcer.js'
 import { PeerListener } from './peer-listener.js'
 import type { LegacyOutcome } from '../wire/index.js'
 
@@ -31,6 +33,8 @@ export interface ShareOptions {
   signal?: AbortSignal
   onHashProgress?: (hashed: number, size: number) => void
   onRequest?: (outcome: LegacyOutcome, remote: string) => void
+  /** Details for --verbose: BitTorrent connections, announces. */
+  onLog?: (message: string) => void
 }
 
 export interface ShareInfo {
@@ -50,15 +54,28 @@ export interface ShareInfo {
   registration: RegisterResult
 }
 
+interface Seeding {
+  transfer: Transfer
+  store: PieceStore
+  announcer: Announcer
+}
+
 export class SharingPeer {
   readonly info: ShareInfo
   readonly #listener: PeerListener
   readonly #files: SharedFiles
+  readonly #seeding: Seeding | undefined
 
-  private constructor (info: ShareInfo, listener: PeerListener, files: SharedFiles) {
+  private constructor (info: ShareInfo, listener: PeerListener, files: SharedFiles, seeding: Seeding | undefined) {
     this.info = info
     this.#listener = listener
     this.#files = files
+    this.#seeding = seeding
+  }
+
+  /** The BitTorrent side of this share (absent for an empty file): uploads, peers. */
+  get transfer (): Transfer | undefined {
+    return this.#seeding?.transfer
   }
 
   get stats (): PeerListener['stats'] {
@@ -89,11 +106,14 @@ export class SharingPeer {
 
     const files = new SharedFiles()
     files.add({ fileHash: digest.sha1, path: options.path, size: digest.size })
+    // One port for both protocols: GET_CHUNK for the seed's peers, BitTorrent (routed by info hash) for the rest.
+    const bt: { seeding?: Seeding } = {}
     const listener = new PeerListener({
       host: options.host,
       port: options.port,
       dialect: options.dialect,
       source: { size: (h) => files.get(h)?.size, readInto: async (...args) => { await files.readInto(...args) } },
+      torrents: (hash) => bt.seeding !== undefined && hash.equals(bt.seeding.transfer.infoHash) ? bt.seeding.transfer : undefined,
       ...(options.onRequest === undefined ? {} : { onRequest: options.onRequest })
     })
     const listening = await listener.listen()
@@ -110,8 +130,13 @@ export class SharingPeer {
         ...(torrent === undefined ? {} : { info_hash: torrent.infoHash })
       }, options.signal)
       const copyPath = await saveCopy(options.path, options.libraryDir, digest.sha1, digest.size)
-      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, ...torrent, pieceLength, chunks, chunkSize, copyPath, listening, registration }, listener, files)
+      if (torrent !== undefined) {
+        bt.seeding = startSeeding(options, torrent.infoHash, encodeInfo({ name: fileName, pieceLength, pieces: hashed.pieces, length: digest.size }), hashed.pieces, pieceLength, digest.size, listening.port)
+        await bt.seeding.announcer.start()
+      }
+      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, ...torrent, pieceLength, chunks, chunkSize, copyPath, listening, registration }, listener, files, bt.seeding)
     } catch (err) {
+      await stopSeeding(bt.seeding)
       await listener.close()
       await files.close()
       throw err
@@ -119,9 +144,47 @@ export class SharingPeer {
   }
 
   async close (): Promise<void> {
+    await stopSeeding(this.#seeding)
     await this.#listener.close()
     await this.#files.close()
   }
+}
+
+/** Seed the file over BitTorrent: a complete transfer over the original path, announced to the tracker. */
+function startSeeding (options: ShareOptions, infoHash: string, info: Buffer, pieces: Buffer, pieceLength: number, size: number, port: number): Seeding {
+  const store = PieceStore.open([{ path: options.path, length: size }], pieceLength, 'read')
+  const pieceCount = Math.ceil(size / pieceLength)
+  const peerId = makePeerId()
+  const transfer = new Transfer({
+    infoHash: Buffer.from(infoHash, 'hex'),
+    pieceHashes: pieces,
+    pieceLength,
+    totalLength: size,
+    store,
+    have: Bitfield.full(pieceCount),
+    peerId,
+    listenPort: port,
+    metadata: info,
+    seed: true,
+    ...(options.onLog === undefined ? {} : { onLog: options.onLog })
+  })
+  transfer.start()
+  const announcer = new Announcer({
+    trackers: [`${trackerBaseUrl(options.trackerUrl)}/announce`],
+    transfer,
+    peerId,
+    port,
+    totalLength: size,
+    ...(options.onLog === undefined ? {} : { onLog: options.onLog })
+  })
+  return { transfer, store, announcer }
+}
+
+async function stopSeeding (seeding: Seeding | undefined): Promise<void> {
+  if (seeding === undefined) return
+  await seeding.announcer.stop()
+  seeding.transfer.close()
+  seeding.store.close()
 }
 
 /**

@@ -1,5 +1,6 @@
 /** `p2pshare download NAME|FILEHASH`: the seed's `--download`, with progress and clear failures. */
-import { downloadFile } from '../../node/index.js'
+import { stat } from 'node:fs/promises'
+import { downloadFile, downloadTorrent } from '../../node/index.js'
 import { formatBytes, formatRate } from '../format.js'
 import type { CommandContext } from '../io.js'
 import type { DownloadCommandOptions } from '../options.js'
@@ -12,6 +13,7 @@ export async function downloadCommand (target: string, options: DownloadCommandO
   // The live bar goes to stderr so that stdout stays clean for scripts.
   const progress = new ProgressReporter(mode, mode === 'json' ? (t) => ctx.io.stdout.write(t) : (t) => ctx.io.stderr.write(t))
 
+  if (await isTorrentFile(target)) return await torrentDownload(target, options, ctx, { mode, say, emit, progress })
   say(`Looking up file: ${target}`)
   try {
     const outcome = await downloadFile({
@@ -56,6 +58,58 @@ export async function downloadCommand (target: string, options: DownloadCommandO
       max_rss_kb: process.resourceUsage().maxRSS
     })
     if (mode === 'quiet') ctx.out(outcome.path)
+    return 0
+  } finally {
+    progress.finish()
+  }
+}
+
+/**
+ * A `.torrent` file to read, rather than a name or hash to look up: the argument ends in `.torrent` and is an
+ * existing file or a path (has a folder in it). A bare `x.torrent` that is no file here is a name for the tracker.
+ */
+async function isTorrentFile (target: string): Promise<boolean> {
+  if (!target.toLowerCase().endsWith('.torrent')) return false
+  if (target.includes('/') || target.includes('\\')) return true
+  try {
+    return (await stat(target)).isFile()
+  } catch {
+    return false
+  }
+}
+
+interface Output {
+  mode: ProgressMode
+  say: (line: string) => void
+  emit: (event: Record<string, unknown>) => void
+  progress: ProgressReporter
+}
+
+/** `download FILE.torrent`: BitTorrent from the peers its trackers list. */
+async function torrentDownload (torrentPath: string, options: DownloadCommandOptions, ctx: CommandContext, out: Output): Promise<number> {
+  const { say, emit, progress } = out
+  try {
+    const outcome = await downloadTorrent({
+      torrentPath,
+      outDir: options.out,
+      ...(options.port === undefined ? {} : { port: options.port }),
+      signal: ctx.signal,
+      onStart: (info) => {
+        say(`Downloading ${info.name} (${formatBytes(info.size)}, ${info.pieces} pieces) over BitTorrent; trackers: ${info.trackers.join(', ')}`)
+        emit({ event: 'start', protocol: 'bittorrent', name: info.name, size: info.size, pieces: info.pieces, trackers: info.trackers })
+      },
+      onProgress: (p) => { progress.update(p) },
+      ...(ctx.verbose ? { onLog: (m: string) => { ctx.err(m) } } : {})
+    })
+    progress.finish()
+    if (outcome.alreadyPresent) say(`Already downloaded: ${outcome.path} (every piece verified, nothing fetched)`)
+    else {
+      say(`Saved to: ${outcome.path}`)
+      say(`✅ Every piece verified (info hash ${outcome.infoHash})`)
+      say(`Download complete! ${formatBytes(outcome.size)} in ${(outcome.elapsedMs / 1000).toFixed(2)} s (${formatRate(outcome.size * 1000 / Math.max(outcome.elapsedMs, 1))})`)
+    }
+    emit({ event: 'done', protocol: 'bittorrent', path: outcome.path, info_hash: outcome.infoHash, size: outcome.size, elapsed_ms: outcome.elapsedMs, already_present: outcome.alreadyPresent, max_rss_kb: process.resourceUsage().maxRSS })
+    if (out.mode === 'quiet') ctx.out(outcome.path)
     return 0
   } finally {
     progress.finish()

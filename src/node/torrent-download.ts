@@ -1,0 +1,157 @@
+/**
+ * Download what a .torrent describes over BitTorrent: peers from its trackers, pieces checked one by one, the content
+ * written under `<out>/<name>.part` and renamed to `<out>/<name>` once every piece is verified.
+ */
+import { createHash } from 'node:crypto'
+import { open, rename, rm, stat } from 'node:fs/promises'
+import { Bitfield, MAX_METAINFO_BYTES, parseMetainfo, resolveInside, type Metainfo } from '../content/index.js'
+import { AbortError, StorageError, TransferError, systemErrorCode } from '../errors.js'
+import { ensureDir, PieceStore, type StoreFile } from '../storage/index.js'
+import { Transfer } from '../swarm/index.js'
+import { Announcer, makePeerId } from './announcer.js'
+import { PeerListener } from './peer-listener.js'
+
+export interface TorrentDownloadOptions {
+  torrentPath: string
+  outDir: string
+  /** Address and port to accept peers on (default 0.0.0.0, any free port). */
+  host?: string
+  port?: number
+  signal?: AbortSignal
+  onStart?: (info: { name: string, size: number, pieces: number, trackers: string[], path: string }) => void
+  onProgress?: (progress: { downloaded: number, total: number, peers: number }) => void
+  onComplete?: () => void
+  onLog?: (message: string) => void
+}
+
+export interface TorrentDownloadOutcome {
+  path: string
+  name: string
+  infoHash: string
+  size: number
+  elapsedMs: number
+  alreadyPresent: boolean
+}
+
+export async function readTorrentFile (path: string): Promise<Metainfo> {
+  let bytes: Buffer
+  try {
+    const handle = await open(path, 'r')
+    try {
+      const size = (await handle.stat()).size
+      if (size > MAX_METAINFO_BYTES) throw new StorageError('ERR_INPUT', `${path} is ${size} bytes, larger than any torrent we accept (${MAX_METAINFO_BYTES})`)
+      bytes = await handle.readFile()
+    } finally {
+      await handle.close()
+    }
+  } catch (err) {
+    if (err instanceof StorageError) throw err
+    throw new StorageError('ERR_INPUT', `Cannot read ${path}: ${systemErrorCode(err) === 'ENOENT' ? 'no such file' : systemErrorCode(err) ?? String(err)}`, { cause: err })
+  }
+  return parseMetainfo(bytes)
+}
+
+export async function downloadTorrent (options: TorrentDownloadOptions): Promise<TorrentDownloadOutcome> {
+  const started = Date.now()
+  const meta = await readTorrentFile(options.torrentPath)
+  const { info } = meta
+  const trackers = meta.trackers.filter(t => /^https?:\/\//i.test(t))
+  const target = resolveInside(options.outDir, info.name)
+  const base = { path: target, name: info.name, infoHash: meta.infoHash, size: info.totalSize }
+  await ensureDir(options.outDir)
+  if (await isComplete(meta, options.outDir, '')) return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
+  if (trackers.length === 0) throw new TransferError('ERR_NO_PEERS', 'The torrent lists no HTTP tracker to find peers with (UDP trackers and the DHT are not supported yet)')
+
+  const part = `${target}.part`
+  const store = PieceStore.open(storeFiles(meta, options.outDir, '.part'), info.pieceLength, 'write')
+  const peerId = makePeerId()
+  const ref: { transfer?: Transfer } = {}
+  const listener = new PeerListener({
+    host: options.host ?? '0.0.0.0',
+    port: options.port ?? 0,
+    dialect: 'published',
+    source: { size: () => undefined, readInto: async () => {} },
+    torrents: (hash) => ref.transfer !== undefined && hash.equals(ref.transfer.infoHash) ? ref.transfer : undefined
+  })
+  let announcer: Announcer | undefined
+  let transfer: Transfer | undefined
+  let ok = false
+  try {
+    const { port } = await listener.listen()
+    transfer = new Transfer({
+      infoHash: Buffer.from(meta.infoHash, 'hex'),
+      pieceHashes: info.pieces,
+      pieceLength: info.pieceLength,
+      totalLength: info.totalSize,
+      store,
+      have: new Bitfield(info.pieceCount),
+      peerId,
+      listenPort: port,
+      metadata: info.raw,
+      seed: false,
+      onProgress: (t) => options.onProgress?.({ downloaded: t.verifiedBytes, total: info.totalSize, peers: t.peers.size }),
+      ...(options.onLog === undefined ? {} : { onLog: options.onLog })
+    })
+    ref.transfer = transfer
+    transfer.start()
+    options.onStart?.({ name: info.name, size: info.totalSize, pieces: info.pieceCount, trackers, path: target })
+    announcer = new Announcer({ trackers, transfer, peerId, port, totalLength: info.totalSize, ...(options.onLog === undefined ? {} : { onLog: options.onLog }) })
+    await announcer.start()
+    await untilDoneOrAborted(transfer, options.signal)
+    await announcer.completed()
+    ok = true
+  } finally {
+    await announcer?.stop()
+    transfer?.close()
+    await listener.close()
+    store.close()
+    if (!ok) await rm(part, { recursive: true, force: true })
+  }
+  await rm(target, { recursive: true, force: true })
+  await rename(part, target)
+  options.onComplete?.()
+  return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false }
+}
+
+/** Where each file of the torrent lives under `outDir`; `suffix` is added to the top name (`.part` while downloading). */
+function storeFiles (meta: Metainfo, outDir: string, suffix: string): StoreFile[] {
+  return meta.info.files.map(f => {
+    const [top, ...rest] = f.path.split('/')
+    return { path: resolveInside(outDir, [`${top ?? ''}${suffix}`, ...rest].join('/')), length: f.length }
+  })
+}
+
+/** Is the content already in `outDir`, every piece matching its hash? */
+async function isComplete (meta: Metainfo, outDir: string, suffix: string): Promise<boolean> {
+  const files = storeFiles(meta, outDir, suffix)
+  for (const f of files) {
+    try {
+      if ((await stat(f.path)).size !== f.length) return false
+    } catch {
+      return false
+    }
+  }
+  const store = PieceStore.open(files, meta.info.pieceLength, 'read')
+  try {
+    const buffer = Buffer.allocUnsafe(meta.info.pieceLength)
+    for (let i = 0; i < meta.info.pieceCount; i++) {
+      const piece = await store.readPiece(i, buffer)
+      if (!createHash('sha1').update(piece).digest().equals(meta.info.pieces.subarray(i * 20, i * 20 + 20))) return false
+    }
+    return true
+  } finally {
+    store.close()
+  }
+}
+
+async function untilDoneOrAborted (transfer: Transfer, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted === true) throw new AbortError('Download interrupted')
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => { reject(new AbortError('Download interrupted')) }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    transfer.completed.then(() => { signal?.removeEventListener('abort', onAbort); resolve() }, (err: unknown) => {
+      signal?.removeEventListener('abort', onAbort)
+      reject(err instanceof Error ? err : new Error(String(err)))
+    })
+  })
+}

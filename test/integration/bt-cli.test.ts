@@ -1,0 +1,49 @@
+/**
+ * BitTorrent through the CLI: `share` seeds its file over BitTorrent and announces it; `download FILE.torrent` finds
+ * the seed through the tracker and fetches every piece, verified, over the BitTorrent wire protocol.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
+import { runCli, startSharer, startTracker } from '../helpers/process.js'
+
+function events (stdout: string): Array<Record<string, unknown>> {
+  return stdout.trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
+}
+
+test('download a .torrent over BitTorrent from a sharing peer found through the tracker', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'movie.bin', 12 * 1024 * 1024 + 333)
+  const sharer = await startSharer(dir, file.path, url, t)
+  const infoHash = sharer.proc.stdout().match(/Info hash: ([0-9a-f]{40})/)?.[1]
+  const created = await runCli(['create', file.path, '--tracker', url, '-o', join(dir, 'movie.torrent')], { cwd: dir })
+  assert.equal(created.code, 0, created.stderr)
+  assert.match(created.stdout, new RegExp(`Info hash: ${infoHash ?? 'missing'}`), 'create and share agree on the info hash')
+
+  const out = join(dir, 'got')
+  const result = await runCli(['download', join(dir, 'movie.torrent'), '--out', out, '--json', '--port', '0'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(result.code, 0, result.stderr)
+  const done = events(result.stdout).find(e => e.event === 'done')
+  assert.equal(done?.protocol, 'bittorrent')
+  assert.equal(done?.info_hash, infoHash)
+  assert.equal(sha1Of(join(out, 'movie.bin')), file.sha1)
+  assert.deepEqual(readdirSync(out), ['movie.bin'], 'the .part name is gone')
+
+  const again = await runCli(['download', join(dir, 'movie.torrent'), '--out', out, '--json'], { cwd: dir })
+  assert.equal(again.code, 0, again.stderr)
+  assert.equal(events(again.stdout).find(e => e.event === 'done')?.already_present, true, 'verified content is not fetched again')
+})
+
+test('a malformed or missing .torrent gives one clear line and exit 9', async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, 'bad.torrent'), 'd8:announce3:abce')
+  const bad = await runCli(['download', join(dir, 'bad.torrent')], { cwd: dir })
+  assert.equal(bad.code, 9, bad.stderr)
+  assert.match(bad.stderr, /^Error: .+\n$/)
+  const missing = await runCli(['download', join(dir, 'nope.torrent')], { cwd: dir })
+  assert.equal(missing.code, 9)
+  assert.match(missing.stderr, /^Error: Cannot read .*nope\.torrent: no such file\n$/)
+})
