@@ -24,6 +24,8 @@ export const OPTIMISTIC_INTERVAL_MS = 30_000
 export const BAN_STRIKES = 3
 /** Failed pieces kept to find the guilty blocks once the piece is fetched again. */
 const MAX_FAILED_COPIES = 16
+/** Verified pieces waiting for the disk, at most; past it no new blocks are requested until writes catch up. */
+export const MAX_PENDING_WRITE_BYTES = 32 * 1024 * 1024
 /** Connect timeout for outbound connections. */
 export const CONNECT_TIMEOUT_MS = 10_000
 
@@ -83,6 +85,7 @@ export class Transfer implements TransferContext {
   readonly #pool: Buffer[] = []
   readonly #dialing = new Set<string>()
   #timer: NodeJS.Timeout | undefined
+  #pendingWriteBytes = 0
   #lastRechoke = 0
   #lastOptimistic = 0
   #optimistic: PeerSession | undefined
@@ -167,7 +170,7 @@ export class Transfer implements TransferContext {
 
   pick (peer: PeerSession, max: number, out: BlockRef[]): void {
     const has = peer.has
-    if (has === undefined) return
+    if (has === undefined || this.#pendingWriteBytes > MAX_PENDING_WRITE_BYTES) return
     this.picker.pick(has, max, out, (index, begin) => peer.requests.has(`${index}:${begin}`))
   }
 
@@ -327,7 +330,12 @@ export class Transfer implements TransferContext {
     const expected = this.#o.pieceHashes.subarray(index * 20, index * 20 + 20)
     if (digest.equals(expected)) {
       // The piece counts as ours once it is on disk: only then is it announced, served, or counted for resume.
+      // While too many wait for the disk, no new blocks are requested: memory stays bounded when the disk is slower
+      // than the network. (Unlike the legacy downloader's, these writes are not serialised: that measured slower
+      // here and no smaller, the pieces waiting being what costs memory.)
+      this.#pendingWriteBytes += data.length
       this.#o.store.writePieceAsync(index, data).then(() => {
+        this.#pendingWriteBytes -= data.length
         this.picker.pieceVerified(index)
         this.#judgeEarlierFailure(index, data)
         this.#releaseBuffer(active.data)
@@ -338,6 +346,7 @@ export class Transfer implements TransferContext {
         }
         this.#o.onPieceVerified?.(index)
         if (this.complete) this.#finish()
+        else if (this.#pendingWriteBytes <= MAX_PENDING_WRITE_BYTES) for (const peer of this.peers.values()) peer.fillRequests(this.#now())
       }, (err: unknown) => {
         this.#o.onLog?.(`cannot write piece ${index}: ${String(err)}`)
         this.#fatal(err)
