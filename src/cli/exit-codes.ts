@@ -25,6 +25,7 @@ const BY_CODE: Record<string, number> = {
   ERR_TRACKER_REJECTED: EXIT.error,
   ERR_NOT_FOUND: EXIT.notFound,
   ERR_NO_PEERS: EXIT.noPeers,
+  ERR_NO_METADATA: EXIT.noPeers,
   ERR_PEERS_FAILED: EXIT.peersFailed,
   ERR_HASH_MISMATCH: EXIT.hashMismatch,
   ERR_PORT_IN_USE: EXIT.portInUse,

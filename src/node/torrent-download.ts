@@ -4,20 +4,26 @@
  */
 import { createHash } from 'node:crypto'
 import { open, rename, rm, stat } from 'node:fs/promises'
-import { Bitfield, MAX_METAINFO_BYTES, parseMetainfo, resolveInside, type Metainfo } from '../content/index.js'
+import { Bitfield, MAX_METAINFO_BYTES, parseInfoDict, parseMagnet, parseMetainfo, resolveInside, type Metainfo } from '../content/index.js'
+import { announce } from '../discovery/index.js'
 import { AbortError, StorageError, TransferError, systemErrorCode } from '../errors.js'
 import { ensureDir, PieceStore, type StoreFile } from '../storage/index.js'
-import { Transfer } from '../swarm/index.js'
+import { fetchMetadata, Transfer } from '../swarm/index.js'
 import { Announcer, makePeerId } from './announcer.js'
 import { PeerListener } from './peer-listener.js'
 
 export interface TorrentDownloadOptions {
-  torrentPath: string
+  /** A .torrent file, or a magnet link whose metadata is fetched from peers (BEP 9). */
+  torrentPath?: string
+  magnet?: string
+  /** Trackers to ask when a magnet link names none (the default tracker in the CLI). */
+  fallbackTrackers?: string[]
   outDir: string
   /** Address and port to accept peers on (default 0.0.0.0, any free port). */
   host?: string
   port?: number
   signal?: AbortSignal
+  onMetadata?: (info: { name: string, peers: number }) => void
   onStart?: (info: { name: string, size: number, pieces: number, trackers: string[], path: string }) => void
   onProgress?: (progress: { downloaded: number, total: number, peers: number }) => void
   onComplete?: () => void
@@ -51,20 +57,38 @@ export async function readTorrentFile (path: string): Promise<Metainfo> {
   return parseMetainfo(bytes)
 }
 
+/** The torrent a magnet link names: peers from its trackers (or the fallback ones), metadata from those peers. */
+async function resolveMagnet (uri: string, options: TorrentDownloadOptions, peerId: Buffer, port: number): Promise<Metainfo> {
+  const magnet = parseMagnet(uri)
+  const trackers = magnet.trackers.filter(t => /^https?:\/\//i.test(t))
+  const asked = trackers.length > 0 ? trackers : (options.fallbackTrackers ?? [])
+  if (asked.length === 0) throw new TransferError('ERR_NO_PEERS', 'The magnet link names no HTTP tracker to find peers with (the DHT is not supported yet)')
+  const peers: Array<{ host: string, port: number }> = []
+  await Promise.all(asked.map(async (url) => {
+    try {
+      const reply = await announce({ url, infoHash: magnet.infoHash, peerId, port, uploaded: 0, downloaded: 0, left: 1, ...(options.signal === undefined ? {} : { signal: options.signal }) })
+      for (const p of reply.peers) peers.push({ host: p.ip, port: p.port })
+    } catch (err) {
+      options.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
+    }
+  }))
+  const raw = await fetchMetadata({
+    infoHash: Buffer.from(magnet.infoHash, 'hex'),
+    peerId,
+    listenPort: port,
+    peers,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+    ...(options.onLog === undefined ? {} : { onLog: options.onLog })
+  })
+  const info = parseInfoDict(raw)
+  options.onMetadata?.({ name: info.name, peers: peers.length })
+  return { infoHash: magnet.infoHash, info, trackers: asked, announceList: [asked] }
+}
+
 export async function downloadTorrent (options: TorrentDownloadOptions): Promise<TorrentDownloadOutcome> {
   const started = Date.now()
-  const meta = await readTorrentFile(options.torrentPath)
-  const { info } = meta
-  const trackers = meta.trackers.filter(t => /^https?:\/\//i.test(t))
-  const target = resolveInside(options.outDir, info.name)
-  const base = { path: target, name: info.name, infoHash: meta.infoHash, size: info.totalSize }
-  await ensureDir(options.outDir)
-  if (await isComplete(meta, options.outDir, '')) return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
-  if (trackers.length === 0) throw new TransferError('ERR_NO_PEERS', 'The torrent lists no HTTP tracker to find peers with (UDP trackers and the DHT are not supported yet)')
-
-  const part = `${target}.part`
-  const store = PieceStore.open(storeFiles(meta, options.outDir, '.part'), info.pieceLength, 'write')
   const peerId = makePeerId()
+  // Listening first: a magnet download announces (with this port) before it knows what it downloads.
   const ref: { transfer?: Transfer } = {}
   const listener = new PeerListener({
     host: options.host ?? '0.0.0.0',
@@ -73,12 +97,29 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     source: { size: () => undefined, readInto: async () => {} },
     torrents: (hash) => ref.transfer !== undefined && hash.equals(ref.transfer.infoHash) ? ref.transfer : undefined
   })
+  const { port } = await listener.listen()
+  let store: PieceStore | undefined
   let announcer: Announcer | undefined
-  let transfer: Transfer | undefined
+  let part: string | undefined
   let ok = false
   try {
-    const { port } = await listener.listen()
-    transfer = new Transfer({
+    const meta = options.magnet !== undefined
+      ? await resolveMagnet(options.magnet, options, peerId, port)
+      : await readTorrentFile(options.torrentPath ?? '')
+    const { info } = meta
+    const trackers = meta.trackers.filter(t => /^https?:\/\//i.test(t))
+    const target = resolveInside(options.outDir, info.name)
+    const base = { path: target, name: info.name, infoHash: meta.infoHash, size: info.totalSize }
+    await ensureDir(options.outDir)
+    if (await isComplete(meta, options.outDir, '')) {
+      ok = true
+      return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
+    }
+    if (trackers.length === 0) throw new TransferError('ERR_NO_PEERS', 'The torrent lists no HTTP tracker to find peers with (UDP trackers and the DHT are not supported yet)')
+
+    part = `${target}.part`
+    store = PieceStore.open(storeFiles(meta, options.outDir, '.part'), info.pieceLength, 'write')
+    const transfer = new Transfer({
       infoHash: Buffer.from(meta.infoHash, 'hex'),
       pieceHashes: info.pieces,
       pieceLength: info.pieceLength,
@@ -99,18 +140,21 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     await announcer.start()
     await untilDoneOrAborted(transfer, options.signal)
     await announcer.completed()
+    await announcer.stop()
+    transfer.close()
+    store.close()
+    await rm(target, { recursive: true, force: true })
+    await rename(part, target)
     ok = true
+    options.onComplete?.()
+    return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false }
   } finally {
     await announcer?.stop()
-    transfer?.close()
+    ref.transfer?.close()
+    store?.close()
     await listener.close()
-    store.close()
-    if (!ok) await rm(part, { recursive: true, force: true })
+    if (!ok && part !== undefined) await rm(part, { recursive: true, force: true })
   }
-  await rm(target, { recursive: true, force: true })
-  await rename(part, target)
-  options.onComplete?.()
-  return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false }
 }
 
 /** Where each file of the torrent lives under `outDir`; `suffix` is added to the top name (`.part` while downloading). */

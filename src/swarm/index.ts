@@ -6,3 +6,4 @@ export { Transfer, MAX_PEERS_PER_TRANSFER, UPLOAD_SLOTS, BAN_STRIKES, type Trans
 export { PiecePicker, ENDGAME_MAX_DUPLICATES, type BlockRef, type PickerOptions } from './picker.js'
 export { PeerSession } from './peer-session.js'
 export { RateMeter } from './rate.js'
+export { fetchMetadata, METADATA_PEER_TIMEOUT_MS, type MetadataFetchOptions } from './metadata-fetch.js'

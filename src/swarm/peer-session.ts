@@ -5,8 +5,8 @@
  */
 import { Bitfield } from '../content/index.js'
 import {
-  decodeExtendedHandshake, encode, encodeExtendedHandshake, EXTENDED_HANDSHAKE_ID, OUR_EXTENSIONS,
-  type Message, type PeerWire
+  decodeExtendedHandshake, decodeMetadataMessage, encode, encodeExtendedHandshake, encodeMetadataMessage, EXTENDED_HANDSHAKE_ID,
+  METADATA_PIECE_SIZE, OUR_EXTENSIONS, type MetadataMessage, type Message, type PeerWire
 } from '../wire/index.js'
 import type { BlockRef } from './picker.js'
 import { RateMeter } from './rate.js'
@@ -28,6 +28,8 @@ export interface TransferContext {
   readonly have: Bitfield
   readonly listenPort: number
   metadataSize (): number | undefined
+  /** The raw info dictionary, to serve through ut_metadata (BEP 9); undefined while we do not have it. */
+  metadata (): Buffer | undefined
   /** Blocks this peer should ask for next. */
   pick (peer: PeerSession, max: number, out: BlockRef[]): void
   requestDropped (peer: PeerSession, block: BlockRef): void
@@ -253,6 +255,9 @@ export class PeerSession {
           this.extensions = h.m
           this.clientName = h.v ?? ''
           if (h.reqq !== undefined) this.peerReqq = Math.max(1, Math.min(h.reqq, MAX_PIPELINE))
+        } else if (m.id === OUR_EXTENSIONS.ut_metadata) {
+          const message = decodeMetadataMessage(m.payload)
+          if (message.type === 'request') this.#serveMetadata(message.piece)
         }
         return
       case 'port':
@@ -260,6 +265,18 @@ export class PeerSession {
       case 'allowedFast':
         return
     }
+  }
+
+  /** BEP 9: answer a metadata request with the piece of the info dictionary, or a reject. */
+  #serveMetadata (piece: number): void {
+    const theirId = this.extensions.ut_metadata
+    if (theirId === undefined || theirId === 0) return
+    const metadata = this.#ctx.metadata()
+    const offset = piece * METADATA_PIECE_SIZE
+    const reply: MetadataMessage = metadata === undefined || offset >= metadata.length || !this.wire.writable
+      ? { type: 'reject', piece }
+      : { type: 'data', piece, totalSize: metadata.length, data: metadata.subarray(offset, offset + METADATA_PIECE_SIZE) }
+    this.wire.write(encode.extended(theirId, encodeMetadataMessage(reply)))
   }
 
   onBlockStart (index: number, begin: number, length: number): void {

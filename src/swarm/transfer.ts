@@ -141,6 +141,10 @@ export class Transfer implements TransferContext {
     return this.#o.metadata?.length
   }
 
+  metadata (): Buffer | undefined {
+    return this.#o.metadata
+  }
+
   /** Dial peers (from a tracker, a lookup, or by hand). Known, banned and excess peers are skipped. */
   addPeers (list: Array<{ host: string, port: number }>): void {
     for (const { host, port } of list) {

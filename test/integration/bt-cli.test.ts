@@ -37,6 +37,30 @@ test('download a .torrent over BitTorrent from a sharing peer found through the 
   assert.equal(events(again.stdout).find(e => e.event === 'done')?.already_present, true, 'verified content is not fetched again')
 })
 
+test('download a magnet link: the metadata comes from the sharing peer (BEP 9), then every piece over BitTorrent', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'clip.bin', 3 * 1024 * 1024 + 7)
+  const sharer = await startSharer(dir, file.path, url, t)
+  const magnet = sharer.proc.stdout().match(/Magnet: (magnet:\S+)/)?.[1] ?? ''
+  assert.match(magnet, /^magnet:\?xt=urn:btih:[0-9a-f]{40}/)
+  const out = join(dir, 'got')
+  const result = await runCli(['download', magnet, '--out', out, '--json'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(result.code, 0, result.stderr)
+  const all = events(result.stdout)
+  assert.equal(all.find(e => e.event === 'metadata')?.name, 'clip.bin')
+  assert.equal(all.find(e => e.event === 'done')?.protocol, 'bittorrent')
+  assert.equal(sha1Of(join(out, 'clip.bin')), file.sha1)
+})
+
+test('a magnet link nobody shares fails with one line once no peer has the metadata', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const result = await runCli(['download', `magnet:?xt=urn:btih:${'ab'.repeat(20)}&dn=ghost`, '--tracker', url, '--out', join(dir, 'got')], { cwd: dir })
+  assert.equal(result.code, 5, result.stderr)
+  assert.equal(result.stderr, 'Error: No peers found for this info hash\n')
+})
+
 test('a malformed or missing .torrent gives one clear line and exit 9', async (t) => {
   const dir = tempDir(t)
   writeFileSync(join(dir, 'bad.torrent'), 'd8:announce3:abce')

@@ -1,5 +1,7 @@
 /** `p2pshare download NAME|FILEHASH`: the seed's `--download`, with progress and clear failures. */
 import { stat } from 'node:fs/promises'
+import { isMagnet } from '../../content/index.js'
+import { trackerBaseUrl } from '../../discovery/index.js'
 import { downloadFile, downloadTorrent } from '../../node/index.js'
 import { formatBytes, formatRate } from '../format.js'
 import type { CommandContext } from '../io.js'
@@ -13,7 +15,8 @@ export async function downloadCommand (target: string, options: DownloadCommandO
   // The live bar goes to stderr so that stdout stays clean for scripts.
   const progress = new ProgressReporter(mode, mode === 'json' ? (t) => ctx.io.stdout.write(t) : (t) => ctx.io.stderr.write(t))
 
-  if (await isTorrentFile(target)) return await torrentDownload(target, options, ctx, { mode, say, emit, progress })
+  if (isMagnet(target)) return await torrentDownload({ magnet: target }, options, ctx, { mode, say, emit, progress })
+  if (await isTorrentFile(target)) return await torrentDownload({ torrentPath: target }, options, ctx, { mode, say, emit, progress })
   say(`Looking up file: ${target}`)
   try {
     const outcome = await downloadFile({
@@ -85,12 +88,15 @@ interface Output {
   progress: ProgressReporter
 }
 
-/** `download FILE.torrent`: BitTorrent from the peers its trackers list. */
-async function torrentDownload (torrentPath: string, options: DownloadCommandOptions, ctx: CommandContext, out: Output): Promise<number> {
+/** `download FILE.torrent` or `download MAGNET`: BitTorrent from the peers the trackers list. */
+async function torrentDownload (source: { torrentPath: string } | { magnet: string }, options: DownloadCommandOptions, ctx: CommandContext, out: Output): Promise<number> {
   const { say, emit, progress } = out
+  if ('magnet' in source) say('Fetching the torrent\'s metadata from peers...')
   try {
     const outcome = await downloadTorrent({
-      torrentPath,
+      ...source,
+      fallbackTrackers: [`${trackerBaseUrl(options.tracker)}/announce`],
+      onMetadata: ({ name, peers }) => { emit({ event: 'metadata', name, peers }) },
       outDir: options.out,
       ...(options.port === undefined ? {} : { port: options.port }),
       signal: ctx.signal,
