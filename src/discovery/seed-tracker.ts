@@ -101,6 +101,15 @@ export class SeedTrackerClient {
     return byName?.file_hash === fileHash ? byName : undefined
   }
 
+  /**
+   * Look a file up by its BitTorrent info hash (our tracker's `/lookup?info_hash=`, which knows it for files whose
+   * sharers registered one). Undefined when unknown, or when the tracker (the seed's server.py) cannot look it up.
+   */
+  async lookupByInfoHash (infoHash: string, signal?: AbortSignal): Promise<LookupResult | undefined> {
+    const reply = await this.#request('GET', `/lookup?info_hash=${infoHash}`, undefined, signal, [400, 404])
+    return reply.status === 200 ? checkLookup(reply.body) : undefined
+  }
+
   async files (query?: string, signal?: AbortSignal): Promise<CatalogueEntry[]> {
     const path = query === undefined || query === '' ? '/files' : `/files?q=${encodeURIComponent(query)}`
     const reply = await this.#request('GET', path, undefined, signal)

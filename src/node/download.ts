@@ -8,7 +8,7 @@ import { ensureDir, hasVerifiedCopy, libraryPath } from '../storage/index.js'
 import { downloadLegacy, type LegacyDownloadEvent, type LegacyProgress } from '../swarm/index.js'
 
 export interface DownloadOptions {
-  /** A file name known to the tracker, or a file hash. */
+  /** A file name known to the tracker, a file hash, or an info hash the tracker knows (our tracker only). */
   target: string
   trackerUrl: string
   outDir: string
@@ -36,7 +36,9 @@ export interface DownloadOutcome {
 /** Ask the tracker for a file by hash (when the target is one) or by name. */
 export async function resolveTarget (tracker: SeedTrackerClient, target: string, signal?: AbortSignal): Promise<LookupResult> {
   const hash = parseFileHash(target)
-  const found = (hash === undefined ? undefined : await tracker.lookupByHash(hash, signal)) ?? await tracker.lookupByName(target, signal)
+  // A 40-hex target is a file hash or an info hash (both SHA-1s); a name otherwise (or if neither is known).
+  const found = (hash === undefined ? undefined : await tracker.lookupByHash(hash, signal) ?? await tracker.lookupByInfoHash(hash, signal)) ??
+    await tracker.lookupByName(target, signal)
   if (found === undefined) throw new TransferError('ERR_NOT_FOUND', `File not found on tracker: ${target}`)
   return found
 }

@@ -61,6 +61,18 @@ test('a magnet link nobody shares fails with one line once no peer has the metad
   assert.equal(result.stderr, 'Error: No peers found for this info hash\n')
 })
 
+test('download by info hash: the tracker\'s catalogue maps it to the file', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'by-info-hash.bin', 2 * 1024 * 1024 + 1)
+  const sharer = await startSharer(dir, file.path, url, t)
+  const infoHash = sharer.proc.stdout().match(/Info hash: ([0-9a-f]{40})/)?.[1] ?? ''
+  assert.notEqual(infoHash, file.sha1)
+  const result = await runCli(['download', infoHash, '--tracker', url, '--out', join(dir, 'got'), '--json'], { cwd: dir })
+  assert.equal(result.code, 0, result.stderr)
+  assert.equal(sha1Of(join(dir, 'got', file.sha1)), file.sha1)
+})
+
 test('a malformed or missing .torrent gives one clear line and exit 9', async (t) => {
   const dir = tempDir(t)
   writeFileSync(join(dir, 'bad.torrent'), 'd8:announce3:abce')
