@@ -116,9 +116,10 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('-o, --out <dir>', 'folder to save <file hash> in', DOWNLOAD_DEFAULTS.out)
     .option('-t, --tracker <url>', 'tracker URL', DOWNLOAD_DEFAULTS.tracker)
     .option('-w, --workers <n>', 'chunks fetched in parallel', parseIntIn(1, MAX_LEGACY_WORKERS, 'workers'), DOWNLOAD_DEFAULTS.workers)
-    .option('-p, --port <n>', 'with a .torrent: the port to accept peers on (default: any free port); else accepted for the seed\'s spelling', parsePort)
+    .option('-p, --port <n>', 'the port to serve on while downloading a torrent and with --seed (default: any free port)', parsePort)
     .option('-q, --quiet', 'print only the saved path (and errors)', false)
     .option('--json', 'print machine-readable JSON lines', false)
+    .option('--seed', 'keep sharing the file after the download (BitTorrent, and GET_CHUNK for name/hash downloads) until Ctrl+C', false)
     .action(async (file: string, options: DownloadCommandOptions) => {
       const { downloadCommand } = await import('./commands/download.js')
       setCode(await downloadCommand(file, options, ctx))

@@ -43,7 +43,9 @@ export interface DownloadCommandOptions {
   workers: number
   quiet: boolean
   json: boolean
-  /** Accepted for the seed's spelling (`--download NAME --port 6001`); the seed's downloader never serves. */
+  /** Keep serving the file after the download, until Ctrl+C. */
+  seed: boolean
+  /** The port to serve on: while downloading a torrent, and with --seed (default: any free port). */
   port?: number
 }
 

@@ -27,6 +27,8 @@ export interface TorrentDownloadOptions {
   onStart?: (info: { name: string, size: number, pieces: number, trackers: string[], path: string }) => void
   onProgress?: (progress: { downloaded: number, total: number, peers: number }) => void
   onComplete?: () => void
+  /** Keep seeding the verified content from its final place until `signal` aborts (`download --seed`). */
+  seed?: boolean
   onLog?: (message: string) => void
 }
 
@@ -129,7 +131,7 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
       peerId,
       listenPort: port,
       metadata: info.raw,
-      seed: false,
+      seed: options.seed === true,
       onProgress: (t) => options.onProgress?.({ downloaded: t.verifiedBytes, total: info.totalSize, peers: t.peers.size }),
       ...(options.onLog === undefined ? {} : { onLog: options.onLog })
     })
@@ -140,14 +142,14 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     await announcer.start()
     await untilDoneOrAborted(transfer, options.signal)
     await announcer.completed()
-    await announcer.stop()
-    transfer.close()
-    store.close()
+    // The open files follow the rename, so a seeding transfer keeps serving from the final place.
     await rm(target, { recursive: true, force: true })
     await rename(part, target)
     ok = true
+    const elapsedMs = Date.now() - started
     options.onComplete?.()
-    return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false }
+    if (options.seed === true) await untilAborted(options.signal)
+    return { ...base, elapsedMs, alreadyPresent: false }
   } finally {
     await announcer?.stop()
     ref.transfer?.close()
@@ -186,6 +188,11 @@ async function isComplete (meta: Metainfo, outDir: string, suffix: string): Prom
   } finally {
     store.close()
   }
+}
+
+async function untilAborted (signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined || signal.aborted) return
+  await new Promise<void>(resolve => signal.addEventListener('abort', () => { resolve() }, { once: true }))
 }
 
 async function untilDoneOrAborted (transfer: Transfer, signal: AbortSignal | undefined): Promise<void> {

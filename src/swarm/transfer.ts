@@ -77,6 +77,8 @@ export class Transfer implements TransferContext {
   readonly #bannedIds = new Set<string>()
   downloaded = 0
   uploaded = 0
+  /** Keep serving once complete (a seed, or `download --seed`); may be turned on while downloading. */
+  seeding: boolean
   hashFailures = 0
   readonly #o: TransferOptions
   readonly #now: () => number
@@ -104,6 +106,7 @@ export class Transfer implements TransferContext {
     this.listenPort = options.listenPort
     if (options.pieceHashes.length !== this.pieceCount * 20) throw new Error(`Transfer: ${options.pieceHashes.length / 20} piece hashes for ${this.pieceCount} pieces`)
     this.picker = new PiecePicker(options.have ?? new Bitfield(this.pieceCount), options.pieceLength, options.totalLength, { sequential: options.sequential ?? false })
+    this.seeding = options.seed === true
     this.completed = new Promise((resolve, reject) => { this.#completeResolve = resolve; this.#completeReject = reject })
     this.completed.catch(() => {})
     if (this.picker.complete) this.#completeResolve()
@@ -148,7 +151,7 @@ export class Transfer implements TransferContext {
   /** Dial peers (from a tracker, a lookup, or by hand). Known, banned and excess peers are skipped. */
   addPeers (list: Array<{ host: string, port: number }>): void {
     for (const { host, port } of list) {
-      if (this.#closed || this.complete && this.#o.seed !== true) return
+      if (this.#closed || this.complete && !this.seeding) return
       const id = peerKey(host, port)
       if (this.peers.has(id) || this.#dialing.has(id) || this.#isBanned(host, port)) continue
       if (port === this.listenPort && isLocal(host)) continue
@@ -212,7 +215,7 @@ export class Transfer implements TransferContext {
   peerBitfieldChanged (peer: PeerSession, added: number | 'all' | Bitfield): void {
     if (typeof added === 'number') this.picker.peerHas(added)
     else this.picker.addPeer(added)
-    if (this.complete && peer.has === 'all' && this.#o.seed !== true) { peer.wire.close('both complete'); return }
+    if (this.complete && peer.has === 'all' && !this.seeding) { peer.wire.close('both complete'); return }
     peer.updateInterest()
     peer.fillRequests(this.#now())
   }
@@ -417,7 +420,7 @@ export class Transfer implements TransferContext {
     this.#completeResolve()
     for (const peer of [...this.peers.values()]) {
       peer.updateInterest()
-      if (this.#o.seed !== true && (peer.has === 'all' || !peer.peerInterested)) peer.wire.close('download complete')
+      if (!this.seeding && (peer.has === 'all' || !peer.peerInterested)) peer.wire.close('download complete')
     }
     this.#o.onComplete?.()
   }

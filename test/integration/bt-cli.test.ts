@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
-import { runCli, startSharer, startTracker } from '../helpers/process.js'
+import { cli, runCli, startSharer, startTracker } from '../helpers/process.js'
 
 function events (stdout: string): Array<Record<string, unknown>> {
   return stdout.trim().split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
@@ -71,6 +71,34 @@ test('download by info hash: the tracker\'s catalogue maps it to the file', asyn
   const result = await runCli(['download', infoHash, '--tracker', url, '--out', join(dir, 'got'), '--json'], { cwd: dir })
   assert.equal(result.code, 0, result.stderr)
   assert.equal(sha1Of(join(dir, 'got', file.sha1)), file.sha1)
+})
+
+test('download --seed keeps serving: once the first sharer is gone, the next downloader gets the file from it', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'relay.bin', 4 * 1024 * 1024 + 9)
+  const first = await startSharer(dir, file.path, url, t)
+  const torrent = join(dir, 'relay.torrent')
+  assert.equal((await runCli(['create', file.path, '--tracker', url, '-o', torrent], { cwd: dir })).code, 0)
+
+  const relayTorrent = cli(['download', torrent, '--out', join(dir, 'relay-bt'), '--seed', '--json'], { cwd: dir, t })
+  const relayByName = cli(['download', 'relay.bin', '--tracker', url, '--out', join(dir, 'relay-legacy'), '--seed', '--json'], { cwd: dir, t })
+  await relayTorrent.waitFor(/"event":"seeding"/, 30_000)
+  await relayByName.waitFor(/"event":"seeding"/, 30_000)
+  first.proc.kill('SIGKILL')
+  await first.proc.exited
+
+  const viaTorrent = await runCli(['download', torrent, '--out', join(dir, 'last-bt'), '--json'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(viaTorrent.code, 0, viaTorrent.stderr)
+  assert.equal(sha1Of(join(dir, 'last-bt', 'relay.bin')), file.sha1)
+  const viaName = await runCli(['download', 'relay.bin', '--tracker', url, '--out', join(dir, 'last-legacy'), '--workers', '2'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(viaName.code, 0, viaName.stderr)
+  assert.equal(sha1Of(join(dir, 'last-legacy', file.sha1)), file.sha1)
+
+  relayTorrent.kill('SIGINT')
+  relayByName.kill('SIGINT')
+  assert.equal((await relayTorrent.exited).code, 0, 'Ctrl+C ends seeding cleanly')
+  assert.equal((await relayByName.exited).code, 0)
 })
 
 test('a malformed or missing .torrent gives one clear line and exit 9', async (t) => {

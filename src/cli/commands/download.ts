@@ -2,9 +2,9 @@
 import { stat } from 'node:fs/promises'
 import { isMagnet } from '../../content/index.js'
 import { trackerBaseUrl } from '../../discovery/index.js'
-import { downloadFile, downloadTorrent } from '../../node/index.js'
+import { defaultAdvertiseIp, downloadFile, downloadTorrent, SharingPeer } from '../../node/index.js'
 import { formatBytes, formatRate } from '../format.js'
-import type { CommandContext } from '../io.js'
+import { untilAborted, type CommandContext } from '../io.js'
 import type { DownloadCommandOptions } from '../options.js'
 import { ProgressReporter, type ProgressMode } from '../progress.js'
 
@@ -61,10 +61,30 @@ export async function downloadCommand (target: string, options: DownloadCommandO
       max_rss_kb: process.resourceUsage().maxRSS
     })
     if (mode === 'quiet') ctx.out(outcome.path)
+    if (options.seed) await seedDownloaded(outcome.path, options, ctx, { mode, say, emit, progress })
     return 0
   } finally {
     progress.finish()
   }
+}
+
+/** `download NAME --seed`: share the verified file, as `share` would, until Ctrl+C. */
+async function seedDownloaded (path: string, options: DownloadCommandOptions, ctx: CommandContext, out: Output): Promise<void> {
+  const base = trackerBaseUrl(options.tracker)
+  const peer = await SharingPeer.start({
+    path,
+    port: options.port ?? 0,
+    host: '0.0.0.0',
+    ip: defaultAdvertiseIp(base),
+    trackerUrl: base,
+    dialect: 'published',
+    libraryDir: options.out,
+    signal: ctx.signal
+  })
+  out.say(`Seeding ${path} on port ${peer.info.listening.port}. Press Ctrl+C to stop.`)
+  out.emit({ event: 'seeding', port: peer.info.listening.port })
+  await untilAborted(ctx.signal)
+  await peer.close()
 }
 
 /**
@@ -105,6 +125,13 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
         emit({ event: 'start', protocol: 'bittorrent', name: info.name, size: info.size, pieces: info.pieces, trackers: info.trackers })
       },
       onProgress: (p) => { progress.update(p) },
+      seed: options.seed,
+      onComplete: () => {
+        if (!options.seed) return
+        progress.finish()
+        say('Download complete; seeding it. Press Ctrl+C to stop.')
+        emit({ event: 'seeding' })
+      },
       ...(ctx.verbose ? { onLog: (m: string) => { ctx.err(m) } } : {})
     })
     progress.finish()
