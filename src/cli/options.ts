@@ -21,6 +21,8 @@ export interface TrackerCommandOptions {
 export const TRACKER_DEFAULTS = { host: DEFAULT_TRACKER_HOST, port: DEFAULT_TRACKER_PORT, db: 'p2pshare-tracker.db', probeInterval: 60 }
 
 export interface ShareCommandOptions {
+  /** KiB/s over BitTorrent, all peers together; 0 or absent: no limit. */
+  uploadLimit?: number
   port: number
   host: string
   ip?: string
@@ -45,6 +47,9 @@ export interface DownloadCommandOptions {
   json: boolean
   /** Keep serving the file after the download, until Ctrl+C. */
   seed: boolean
+  /** KiB/s over BitTorrent, all peers together; 0 or absent: no limit. */
+  uploadLimit?: number
+  downloadLimit?: number
   /** The port to serve on: while downloading a torrent, and with --seed (default: any free port). */
   port?: number
 }

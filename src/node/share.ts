@@ -14,7 +14,7 @@ import {
 import { SeedTrackerClient, trackerBaseUrl, type RegisterResult } from '../discovery/index.js'
 import { StorageError, systemErrorCode } from '../errors.js'
 import { PieceStore, saveCopy, SharedFiles } from '../storage/index.js'
-import { Transfer } from '../swarm/index.js'
+import { Transfer, type RateLimiter } from '../swarm/index.js'
 import { Announcer, makePeerId } from './announcer.js'
 import { PeerListener } from './peer-listener.js'
 import type { LegacyOutcome } from '../wire/index.js'
@@ -35,6 +35,8 @@ export interface ShareOptions {
   onRequest?: (outcome: LegacyOutcome, remote: string) => void
   /** Details for --verbose: BitTorrent connections, announces. */
   onLog?: (message: string) => void
+  /** BitTorrent upload limit shared by every transfer of the process. */
+  uploadLimit?: RateLimiter
 }
 
 export interface ShareInfo {
@@ -166,6 +168,7 @@ function startSeeding (options: ShareOptions, infoHash: string, info: Buffer, pi
     listenPort: port,
     metadata: info,
     seed: true,
+    ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit }),
     ...(options.onLog === undefined ? {} : { onLog: options.onLog })
   })
   transfer.start()

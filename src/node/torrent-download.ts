@@ -8,7 +8,7 @@ import { Bitfield, MAX_METAINFO_BYTES, parseInfoDict, parseMagnet, parseMetainfo
 import { announce } from '../discovery/index.js'
 import { AbortError, StorageError, TransferError, systemErrorCode } from '../errors.js'
 import { ensureDir, PieceStore, type StoreFile } from '../storage/index.js'
-import { fetchMetadata, Transfer } from '../swarm/index.js'
+import { fetchMetadata, Transfer, type RateLimiter } from '../swarm/index.js'
 import { Announcer, makePeerId } from './announcer.js'
 import { PeerListener } from './peer-listener.js'
 
@@ -27,6 +27,8 @@ export interface TorrentDownloadOptions {
   onStart?: (info: { name: string, size: number, pieces: number, trackers: string[], path: string }) => void
   onProgress?: (progress: { downloaded: number, total: number, peers: number }) => void
   onComplete?: () => void
+  uploadLimit?: RateLimiter
+  downloadLimit?: RateLimiter
   /** Keep seeding the verified content from its final place until `signal` aborts (`download --seed`). */
   seed?: boolean
   onLog?: (message: string) => void
@@ -132,6 +134,8 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
       listenPort: port,
       metadata: info.raw,
       seed: options.seed === true,
+      ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit }),
+      ...(options.downloadLimit === undefined ? {} : { downloadLimit: options.downloadLimit }),
       onProgress: (t) => options.onProgress?.({ downloaded: t.verifiedBytes, total: info.totalSize, peers: t.peers.size }),
       ...(options.onLog === undefined ? {} : { onLog: options.onLog })
     })

@@ -7,3 +7,4 @@ export { PiecePicker, ENDGAME_MAX_DUPLICATES, type BlockRef, type PickerOptions 
 export { PeerSession } from './peer-session.js'
 export { RateMeter } from './rate.js'
 export { fetchMetadata, METADATA_PEER_TIMEOUT_MS, type MetadataFetchOptions } from './metadata-fetch.js'
+export { RateLimiter, type LimiterClock } from './rate-limiter.js'

@@ -66,6 +66,8 @@ export class PeerSession {
   peerReqq = 250
   snubbed = false
   strikes = 0
+  /** Waiting for the upload limit's budget to send its queued blocks. */
+  waitingForBudget = false
   downloaded = 0
   uploaded = 0
   readonly #ctx: TransferContext

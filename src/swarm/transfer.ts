@@ -12,6 +12,7 @@ import type { PieceStore } from '../storage/index.js'
 import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, type Handshake } from '../wire/index.js'
 import { PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
 import { PiecePicker, type BlockRef } from './picker.js'
+import type { RateLimiter } from './rate-limiter.js'
 
 /** Connections per transfer. */
 export const MAX_PEERS_PER_TRANSFER = 80
@@ -59,6 +60,9 @@ export interface TransferOptions extends TransferEvents {
   seed?: boolean
   maxPeers?: number
   now?: () => number
+  /** Global limits shared by every transfer of the process (`-u`, `-d`). */
+  uploadLimit?: RateLimiter
+  downloadLimit?: RateLimiter
 }
 
 interface ActiveBuffer {
@@ -169,8 +173,8 @@ export class Transfer implements TransferContext {
       return
     }
     const wire = this.#wire(socket, 'in', host, port)
-    socket.on('data', (data: Buffer) => { wire.receive(data) })
-    wire.receive(initial)
+    socket.on('data', (data: Buffer) => { this.#received(wire, data) })
+    this.#received(wire, initial)
   }
 
   // ---- TransferContext ----
@@ -257,7 +261,7 @@ export class Transfer implements TransferContext {
     const socket = connect({
       host,
       port,
-      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Buffer) => { wire?.receive(buf.subarray(0, n)); return true } }
+      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Buffer) => { if (wire !== undefined) this.#received(wire, buf.subarray(0, n)); return true } }
     })
     const timer = setTimeout(() => { socket.destroy() }, CONNECT_TIMEOUT_MS)
     socket.once('connect', () => {
@@ -303,14 +307,35 @@ export class Transfer implements TransferContext {
     return wire
   }
 
+  /** Bytes from a peer's socket; over the download limit, stop reading it until the budget allows again. */
+  #received (wire: PeerWire, data: Uint8Array): void {
+    wire.receive(data)
+    const limit = this.#o.downloadLimit
+    if (limit === undefined || !limit.limited) return
+    limit.charge(data.length)
+    if (!limit.available() && !wire.closed) {
+      wire.socket.pause()
+      limit.whenAvailable(() => { if (!wire.closed) wire.socket.resume() })
+    }
+  }
+
   #pumpUploads (peer: PeerSession): void {
     // Send queued blocks while the socket takes them; the rest wait for its 'drain'.
     if (peer.uploadQueue.length === 0 || peer.amChoking) return
     const socket = peer.wire.socket
     socket.cork()
     try {
+      const limit = this.#o.uploadLimit
       while (peer.uploadQueue.length > 0 && peer.wire.writable) {
+        if (limit !== undefined && !limit.available()) {
+          if (!peer.waitingForBudget) {
+            peer.waitingForBudget = true
+            limit.whenAvailable(() => { peer.waitingForBudget = false; this.#pumpUploads(peer) })
+          }
+          break
+        }
         const block = peer.uploadQueue.shift() as BlockRef
+        limit?.charge(13 + block.length)
         const header = Buffer.allocUnsafe(13)
         encode.pieceHeader(header, block.index, block.begin, block.length)
         const data = this.#o.store.blockForUpload(block.index, block.begin, block.length)

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises'
 import { isMagnet } from '../../content/index.js'
 import { trackerBaseUrl } from '../../discovery/index.js'
 import { defaultAdvertiseIp, downloadFile, downloadTorrent, SharingPeer } from '../../node/index.js'
+import { RateLimiter } from '../../swarm/index.js'
 import { formatBytes, formatRate } from '../format.js'
 import { untilAborted, type CommandContext } from '../io.js'
 import type { DownloadCommandOptions } from '../options.js'
@@ -79,7 +80,8 @@ async function seedDownloaded (path: string, options: DownloadCommandOptions, ct
     trackerUrl: base,
     dialect: 'published',
     libraryDir: options.out,
-    signal: ctx.signal
+    signal: ctx.signal,
+    ...limitsForSeeding(options)
   })
   out.say(`Seeding ${path} on port ${peer.info.listening.port}. Press Ctrl+C to stop.`)
   out.emit({ event: 'seeding', port: peer.info.listening.port })
@@ -126,6 +128,7 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
       },
       onProgress: (p) => { progress.update(p) },
       seed: options.seed,
+      ...limits(options),
       onComplete: () => {
         if (!options.seed) return
         progress.finish()
@@ -147,4 +150,17 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
   } finally {
     progress.finish()
   }
+}
+
+/** The -u/-d limits (KiB/s) as limiters; absent when 0 or not given. */
+function limits (options: DownloadCommandOptions): { uploadLimit?: RateLimiter, downloadLimit?: RateLimiter } {
+  return {
+    ...(options.uploadLimit === undefined || options.uploadLimit === 0 ? {} : { uploadLimit: new RateLimiter(options.uploadLimit * 1024) }),
+    ...(options.downloadLimit === undefined || options.downloadLimit === 0 ? {} : { downloadLimit: new RateLimiter(options.downloadLimit * 1024) })
+  }
+}
+
+function limitsForSeeding (options: DownloadCommandOptions): { uploadLimit?: RateLimiter } {
+  const { uploadLimit } = limits(options)
+  return uploadLimit === undefined ? {} : { uploadLimit }
 }

@@ -4,6 +4,7 @@
  */
 import { trackerBaseUrl } from '../../discovery/index.js'
 import { defaultAdvertiseIp, SharingPeer } from '../../node/index.js'
+import { RateLimiter } from '../../swarm/index.js'
 import { untilAborted, type CommandContext } from '../io.js'
 import type { ShareCommandOptions } from '../options.js'
 
@@ -18,6 +19,7 @@ export async function shareCommand (file: string, options: ShareCommandOptions, 
     dialect: options.dialect,
     libraryDir: options.library,
     signal: ctx.signal,
+    ...(options.uploadLimit === undefined || options.uploadLimit === 0 ? {} : { uploadLimit: new RateLimiter(options.uploadLimit * 1024) }),
     ...(ctx.verbose ? { onRequest: (outcome: string, remote: string) => { ctx.err(`request from ${remote}: ${outcome}`) } } : {})
   })
   const { info } = peer
