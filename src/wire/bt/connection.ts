@@ -116,11 +116,12 @@ export class PeerWire {
   }
 
   /** Send bytes; false means the socket's buffer is full: wait for onDrain before sending much more. */
-  write (data: Uint8Array): boolean {
-    if (this.#closed) return false
+  /** `done` runs once the socket no longer needs `data` (written, or failed). */
+  write (data: Uint8Array, done?: () => void): boolean {
+    if (this.#closed) { done?.(); return false }
     this.bytesOut += data.length
     this.lastSentAt = this.#now()
-    return this.socket.write(data)
+    return done === undefined ? this.socket.write(data) : this.socket.write(data, () => { done() })
   }
 
   get writable (): boolean {
