@@ -1,0 +1,172 @@
+/**
+ * BitTorrent, one seed to one downloader on loopback, side by side with libtorrent in the same run:
+ *
+ *   node dist/bench/bittorrent.js [--size MiB] [--runs N] [--record]
+ *
+ * Phase "ours": `p2pshare share FILE` seeds (and announces to a p2pshare tracker); `p2pshare download FILE.torrent`
+ * is timed. Phase "libtorrent": python3-libtorrent seeds the same torrent and a libtorrent leecher is timed (each
+ * phase with its own tracker, so no leecher sees the other's seed). Wall time is spawn to exit of the downloader,
+ * which exits once every piece is verified (libtorrent's after flushing its store buffer). Peak RSS by GNU time.
+ * Everything on 127.0.0.1; DHT, LSD, UPnP, NAT-PMP, uTP and PEX are off in libtorrent.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const CLI = join(ROOT, 'bin', 'p2pshare.js')
+const LT = join(ROOT, 'test', 'fixtures', 'clients', 'lt_client.py')
+const TIME = '/usr/bin/time'
+const MB = 1e6
+
+interface Run { seconds: number, rssKb: number }
+
+function arg (name: string, fallback: string): string {
+  const i = process.argv.indexOf(name)
+  return i === -1 ? fallback : process.argv[i + 1] ?? fallback
+}
+
+const sizeMiB = Number(arg('--size', '1024'))
+const runs = Number(arg('--runs', '3'))
+const record = process.argv.includes('--record')
+const children: ChildProcess[] = []
+
+function startBg (cmd: string, args: string[], cwd: string): { proc: ChildProcess, out: () => string, waitFor: (re: RegExp, ms: number) => Promise<string> } {
+  const proc = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(proc)
+  let out = ''
+  proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
+  proc.stderr?.on('data', (d: Buffer) => { out += d.toString() })
+  const waitFor = async (re: RegExp, ms: number): Promise<string> => {
+    const end = Date.now() + ms
+    while (Date.now() < end) {
+      const m = out.match(re)
+      if (m !== null) return m[1] ?? m[0]
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    throw new Error(`timed out waiting for ${String(re)} from ${cmd} ${args.join(' ')}:\n${out}`)
+  }
+  return { proc, out: () => out, waitFor }
+}
+
+/** Run a command under GNU time; resolves with wall seconds and peak RSS, rejects on a non-zero exit. */
+async function timed (cmd: string, args: string[], cwd: string, limitMs: number): Promise<Run> {
+  const started = performance.now()
+  const proc = spawn(TIME, ['-f', 'MAXRSS %M', cmd, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(proc)
+  let err = ''
+  let out = ''
+  proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
+  proc.stderr?.on('data', (d: Buffer) => { err += d.toString() })
+  const timer = setTimeout(() => { proc.kill('SIGKILL') }, limitMs)
+  const code = await new Promise<number | null>(resolve => proc.once('exit', resolve))
+  clearTimeout(timer)
+  const seconds = (performance.now() - started) / 1000
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${String(code)}:\n${out}\n${err}`)
+  return { seconds, rssKb: Number(err.match(/MAXRSS (\d+)/)?.[1] ?? 0) }
+}
+
+async function sha1 (path: string): Promise<string> {
+  const hash = createHash('sha1')
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+async function writeRandom (path: string, bytes: number): Promise<void> {
+  const out = createWriteStream(path)
+  for (let done = 0; done < bytes; done += 1 << 20) {
+    if (!out.write(randomBytes(Math.min(1 << 20, bytes - done)))) await new Promise<void>(resolve => out.once('drain', () => { resolve() }))
+  }
+  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => { if (e) reject(e); else resolve() }))
+}
+
+async function tracker (dir: string): Promise<string> {
+  const t = startBg(process.execPath, [CLI, 'tracker', '--port', '0', '--db', join(dir, `t-${Math.random()}.db`), '--probe-interval', '0'], dir)
+  return await t.waitFor(/running on (http:\/\/[\d.]+:\d+)/, 10_000)
+}
+
+function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.floor(s.length / 2)] ?? Number.NaN
+}
+
+async function main (): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'p2p-bt-bench-'))
+  try {
+    const bytes = sizeMiB * 1024 * 1024
+    const file = join(dir, 'payload.bin')
+    process.stderr.write(`bench: generating ${sizeMiB} MiB\n`)
+    await writeRandom(file, bytes)
+    const digest = await sha1(file) // also warms the page cache
+    const results: Record<string, Run[]> = { p2pshare: [], libtorrent: [] }
+
+    // Phase 1: ours.
+    const urlA = await tracker(dir)
+    const sharer = startBg(process.execPath, [CLI, 'share', file, '--port', '0', '--host', '127.0.0.1', '--tracker', urlA, '--library', join(dir, 'lib')], dir)
+    await sharer.waitFor(/(Peer is now online)/, 120_000)
+    const torrentA = join(dir, 'a.torrent')
+    await timed(process.execPath, [CLI, 'create', file, '--tracker', urlA, '-o', torrentA], dir, 120_000)
+    for (let i = 0; i < runs; i++) {
+      const out = join(dir, `ours-${i}`)
+      const run = await timed(process.execPath, [CLI, 'download', torrentA, '--out', out, '-q'], dir, 300_000)
+      if (await sha1(join(out, 'payload.bin')) !== digest) throw new Error('p2pshare: wrong bytes')
+      rmSync(out, { recursive: true, force: true })
+      results.p2pshare?.push(run)
+      process.stderr.write(`  p2pshare run ${i + 1}: ${run.seconds.toFixed(2)} s, ${(bytes / MB / run.seconds).toFixed(0)} MB/s, RSS ${(run.rssKb / 1024).toFixed(0)} MiB\n`)
+    }
+    sharer.proc.kill('SIGINT')
+
+    // Phase 2: libtorrent, its own tracker (a p2pshare tracker: libtorrent only announces to it).
+    const urlB = await tracker(dir)
+    const torrentB = join(dir, 'b.torrent')
+    await timed(process.execPath, [CLI, 'create', file, '--tracker', urlB, '-o', torrentB], dir, 120_000)
+    const seedDir = join(dir, 'lt-seed')
+    mkdirSync(seedDir)
+    // libtorrent seeds from a folder holding the file under the torrent's name.
+    symlinkSync(file, join(seedDir, 'payload.bin'))
+    const ltSeed = startBg('/usr/bin/python3', ['-u', LT, 'seed', torrentB, seedDir, String(20000 + Math.floor(Math.random() * 20000))], dir)
+    await ltSeed.waitFor(/(READY)/, 30_000)
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    for (let i = 0; i < runs; i++) {
+      const out = join(dir, `lt-${i}`)
+      mkdirSync(out)
+      const run = await timed('/usr/bin/python3', [LT, 'leech', torrentB, out, String(40000 + i), '300'], dir, 330_000)
+      if (await sha1(join(out, 'payload.bin')) !== digest) throw new Error('libtorrent: wrong bytes')
+      rmSync(out, { recursive: true, force: true })
+      results.libtorrent?.push(run)
+      process.stderr.write(`  libtorrent run ${i + 1}: ${run.seconds.toFixed(2)} s, ${(bytes / MB / run.seconds).toFixed(0)} MB/s, RSS ${(run.rssKb / 1024).toFixed(0)} MiB\n`)
+    }
+
+    const rows = Object.entries(results).map(([client, rs]) => {
+      const t = median(rs.map(r => r.seconds))
+      return { client, seconds: t, mbps: bytes / MB / t, rssMiB: Math.max(...rs.map(r => r.rssKb)) / 1024, all: rs.map(r => r.seconds) }
+    })
+    const lt = rows.find(r => r.client === 'libtorrent')
+    const table = [
+      `| downloader (seed of the same kind) | median time | MB/s | peak RSS MiB | runs (s) | speed vs libtorrent |`,
+      '|---|---|---|---|---|---|',
+      ...rows.map(r => `| ${r.client} | ${r.seconds.toFixed(2)} s | ${r.mbps.toFixed(0)} | ${r.rssMiB.toFixed(0)} | ${r.all.map(x => x.toFixed(2)).join(', ')} | ${lt === undefined ? '—' : (lt.seconds / r.seconds).toFixed(2)}x |`)
+    ].join('\n')
+    const head = `BitTorrent 1:1, ${sizeMiB} MiB (${bytes} bytes), loopback, ${cpus().length} cores, node ${process.version}, ${new Date().toISOString()}; MB = 10^6 bytes; time = downloader spawn to exit (every piece verified).`
+    process.stdout.write(`${head}\n\n${table}\n`)
+    if (record) {
+      const resultsDir = join(ROOT, 'bench', 'results')
+      if (!existsSync(resultsDir)) mkdirSync(resultsDir, { recursive: true })
+      writeFileSync(join(resultsDir, 'bittorrent.md'), `# BitTorrent 1:1 benchmark\n\nRecorded with \`node dist/bench/bittorrent.js --record\`. ${head}\n\n${table}\n\nTarget (issue 3, a): at least 2.5x the fastest reference client in the same run (about 550 MB/s here).\n`)
+      writeFileSync(join(resultsDir, 'bittorrent.json'), JSON.stringify({ sizeMiB, runs, date: new Date().toISOString(), node: process.version, rows }, null, 2) + '\n')
+    }
+    return 0
+  } finally {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().then((code) => { process.exitCode = code }, (err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`)
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  process.exitCode = 1
+})
