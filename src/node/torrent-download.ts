@@ -24,6 +24,8 @@ export interface TorrentDownloadOptions {
   port?: number
   signal?: AbortSignal
   onMetadata?: (info: { name: string, peers: number }) => void
+  /** An earlier download's <name>.part was found and checked: `verified` of `pieces` are kept. */
+  onResume?: (info: { verified: number, pieces: number }) => void
   onStart?: (info: { name: string, size: number, pieces: number, trackers: string[], path: string }) => void
   onProgress?: (progress: { downloaded: number, total: number, peers: number }) => void
   onComplete?: () => void
@@ -104,8 +106,6 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
   const { port } = await listener.listen()
   let store: PieceStore | undefined
   let announcer: Announcer | undefined
-  let part: string | undefined
-  let ok = false
   try {
     const meta = options.magnet !== undefined
       ? await resolveMagnet(options.magnet, options, peerId, port)
@@ -116,20 +116,24 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     const base = { path: target, name: info.name, infoHash: meta.infoHash, size: info.totalSize }
     await ensureDir(options.outDir)
     if (await isComplete(meta, options.outDir, '')) {
-      ok = true
       return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
     }
     if (trackers.length === 0) throw new TransferError('ERR_NO_PEERS', 'The torrent lists no HTTP tracker to find peers with (UDP trackers and the DHT are not supported yet)')
 
-    part = `${target}.part`
+    const part = `${target}.part`
+    const resuming = await exists(part)
     store = PieceStore.open(storeFiles(meta, options.outDir, '.part'), info.pieceLength, 'write')
+    // Resume: what an earlier, interrupted download left in <name>.part is checked piece by piece; verified pieces
+    // are kept, the rest fetched. (Checking by hash needs no state that a crash could leave half-written.)
+    const have = resuming ? await verifiedPieces(store, meta) : new Bitfield(info.pieceCount)
+    if (resuming) options.onResume?.({ verified: have.count, pieces: info.pieceCount })
     const transfer = new Transfer({
       infoHash: Buffer.from(meta.infoHash, 'hex'),
       pieceHashes: info.pieces,
       pieceLength: info.pieceLength,
       totalLength: info.totalSize,
       store,
-      have: new Bitfield(info.pieceCount),
+      have,
       peerId,
       listenPort: port,
       metadata: info.raw,
@@ -149,7 +153,6 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     // The open files follow the rename, so a seeding transfer keeps serving from the final place.
     await rm(target, { recursive: true, force: true })
     await rename(part, target)
-    ok = true
     const elapsedMs = Date.now() - started
     options.onComplete?.()
     if (options.seed === true) await untilAborted(options.signal)
@@ -159,7 +162,7 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     ref.transfer?.close()
     store?.close()
     await listener.close()
-    if (!ok && part !== undefined) await rm(part, { recursive: true, force: true })
+    // An interrupted download keeps <name>.part for the next run to resume from.
   }
 }
 
@@ -169,6 +172,26 @@ function storeFiles (meta: Metainfo, outDir: string, suffix: string): StoreFile[
     const [top, ...rest] = f.path.split('/')
     return { path: resolveInside(outDir, [`${top ?? ''}${suffix}`, ...rest].join('/')), length: f.length }
   })
+}
+
+async function exists (path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Which pieces of the store already hold their right bytes. */
+async function verifiedPieces (store: PieceStore, meta: Metainfo): Promise<Bitfield> {
+  const have = new Bitfield(meta.info.pieceCount)
+  const buffer = Buffer.allocUnsafe(meta.info.pieceLength)
+  for (let i = 0; i < meta.info.pieceCount; i++) {
+    const piece = await store.readPiece(i, buffer)
+    if (createHash('sha1').update(piece).digest().equals(meta.info.pieces.subarray(i * 20, i * 20 + 20))) have.set(i)
+  }
+  return have
 }
 
 /** Is the content already in `outDir`, every piece matching its hash? */

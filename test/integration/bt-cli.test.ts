@@ -101,6 +101,32 @@ test('download --seed keeps serving: once the first sharer is gone, the next dow
   assert.equal((await relayByName.exited).code, 0)
 })
 
+test('an interrupted torrent download resumes: verified pieces in <name>.part are kept, only the rest is fetched', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'resume.bin', 8 * 1024 * 1024)
+  // A slow sharer (1 MiB/s), so the first download is surely interrupted half-way.
+  const slow = await startSharer(dir, file.path, url, t, ['-u', '1024'])
+  const torrent = join(dir, 'resume.torrent')
+  assert.equal((await runCli(['create', file.path, '--tracker', url, '-o', torrent], { cwd: dir })).code, 0)
+  const out = join(dir, 'got')
+  const first = cli(['download', torrent, '--out', out, '--json'], { cwd: dir, t })
+  await first.waitFor(/"event":"progress","downloaded":[1-9]/, 30_000)
+  first.kill('SIGINT')
+  assert.equal((await first.exited).code, 130)
+  assert.deepEqual(readdirSync(out), ['resume.bin.part'], 'the partial download is kept, under its .part name')
+  slow.proc.kill('SIGKILL')
+  await slow.proc.exited
+
+  await startSharer(dir, file.path, url, t)
+  const second = await runCli(['download', torrent, '--out', out, '--json'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(second.code, 0, second.stderr)
+  const resume = events(second.stdout).find(e => e.event === 'resume')
+  assert.ok(typeof resume?.verified === 'number' && resume.verified > 0, `pieces kept: ${JSON.stringify(resume)}`)
+  assert.ok((resume.verified as number) < (resume.pieces as number), 'and some were still missing')
+  assert.equal(sha1Of(join(out, 'resume.bin')), file.sha1)
+})
+
 test('a malformed or missing .torrent gives one clear line and exit 9', async (t) => {
   const dir = tempDir(t)
   writeFileSync(join(dir, 'bad.torrent'), 'd8:announce3:abce')

@@ -119,6 +119,10 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
       ...source,
       fallbackTrackers: [`${trackerBaseUrl(options.tracker)}/announce`],
       onMetadata: ({ name, peers }) => { emit({ event: 'metadata', name, peers }) },
+      onResume: ({ verified, pieces }) => {
+        say(`Resuming: ${verified} of ${pieces} pieces already verified in the partial download`)
+        emit({ event: 'resume', verified, pieces })
+      },
       outDir: options.out,
       ...(options.port === undefined ? {} : { port: options.port }),
       signal: ctx.signal,
