@@ -215,10 +215,11 @@ export class PeerSession {
         return
       }
       case 'bitfield': {
-        if (this.has !== undefined) { this.wire.close('bitfield after the first message'); return }
+        // BEP 3 wants the bitfield first; aria2 1.36 sends one after have-none (BEP 6). The later one wins.
         const bits = new Bitfield(this.#ctx.pieceCount, m.bitfield)
+        const previous = this.has
         this.has = bits.complete ? 'all' : bits
-        this.#ctx.peerBitfieldChanged(this, this.has)
+        this.#ctx.peerBitfieldChanged(this, this.has, previous)
         return
       }
       case 'haveAll':

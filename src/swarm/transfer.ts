@@ -216,7 +216,8 @@ export class Transfer implements TransferContext {
     this.#o.onProgress?.(this)
   }
 
-  peerBitfieldChanged (peer: PeerSession, added: number | 'all' | Bitfield): void {
+  peerBitfieldChanged (peer: PeerSession, added: number | 'all' | Bitfield, replaced?: Bitfield | 'all'): void {
+    if (replaced !== undefined) this.picker.removePeer(replaced)
     if (typeof added === 'number') this.picker.peerHas(added)
     else this.picker.addPeer(added)
     if (this.complete && peer.has === 'all' && !this.seeding) { peer.wire.close('both complete'); return }

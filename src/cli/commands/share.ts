@@ -20,7 +20,7 @@ export async function shareCommand (file: string, options: ShareCommandOptions, 
     libraryDir: options.library,
     signal: ctx.signal,
     ...(options.uploadLimit === undefined || options.uploadLimit === 0 ? {} : { uploadLimit: new RateLimiter(options.uploadLimit * 1024) }),
-    ...(ctx.verbose ? { onRequest: (outcome: string, remote: string) => { ctx.err(`request from ${remote}: ${outcome}`) } } : {})
+    ...(ctx.verbose ? { onRequest: (outcome: string, remote: string) => { ctx.err(`request from ${remote}: ${outcome}`) }, onLog: (m: string) => { ctx.err(m) } } : {})
   })
   const { info } = peer
   ctx.out(`Sharing file: ${file}`)
