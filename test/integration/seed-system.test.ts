@@ -8,6 +8,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
+import { freePort } from '../helpers/net.js'
 import { cli, runCli, startSharer, startTracker } from '../helpers/process.js'
 import { throttleProxy } from '../helpers/throttle-proxy.js'
 
@@ -16,15 +17,6 @@ const MIB = 1024 * 1024
 async function register (trackerUrl: string, body: Record<string, unknown>): Promise<void> {
   const res = await fetch(`${trackerUrl}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   assert.equal(res.status, 200, await res.text())
-}
-
-/** A port that nothing listens on (bound, then released). */
-async function closedPort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return port
 }
 
 function lastJson (stdout: string): Record<string, unknown> {
@@ -132,7 +124,7 @@ test('unreachable and silent peers: skipped when an honest one exists, exit 6 wh
   t.after(() => { silent.close() })
   const silentPort = (silent.address() as { port: number }).port
   const chunks = [0, 1, 2, 3]
-  await register(url, { file_name: 'a.bin', file_hash: file.sha1, file_size: 4 * MIB, chunks, ip: '127.0.0.1', port: await closedPort() })
+  await register(url, { file_name: 'a.bin', file_hash: file.sha1, file_size: 4 * MIB, chunks, ip: '127.0.0.1', port: await freePort() })
   await register(url, { file_name: 'a.bin', file_hash: file.sha1, file_size: 4 * MIB, chunks, ip: '127.0.0.1', port: silentPort })
 
   const failed = await runCli(['download', 'a.bin', '--tracker', url, '--out', join(dir, 'none')], { cwd: dir })
@@ -166,7 +158,7 @@ test('Ctrl+C during a download: exit 130, no file under the final name, no parti
 
 test('the seed\'s Troubleshooting cases each give one line and their own exit code', async (t) => {
   const dir = tempDir(t)
-  const dead = `http://127.0.0.1:${await closedPort()}`
+  const dead = `http://127.0.0.1:${await freePort()}`
   const unreachable = await runCli(['download', 'x', '--tracker', dead], { cwd: dir })
   assert.equal(unreachable.code, 3)
   assert.match(unreachable.stderr, /^Error: Failed to connect to tracker at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)\n$/)
@@ -178,7 +170,7 @@ test('the seed\'s Troubleshooting cases each give one line and their own exit co
 
   // A file whose only peer stopped answering: the tracker prunes the peer, the download says there are none.
   const file = await randomFile(dir, 'gone.txt', 100)
-  await register(url, { file_name: 'gone.txt', file_hash: file.sha1, file_size: 100, chunks: [0], ip: '127.0.0.1', port: await closedPort() })
+  await register(url, { file_name: 'gone.txt', file_hash: file.sha1, file_size: 100, chunks: [0], ip: '127.0.0.1', port: await freePort() })
   let peers = 1
   for (let i = 0; i < 100 && peers > 0; i++) {
     await new Promise(resolve => setTimeout(resolve, 100))

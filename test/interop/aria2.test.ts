@@ -5,20 +5,12 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { copyFileSync, mkdirSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
+import { freePort } from '../helpers/net.js'
 import { runCli, start, startSharer, startTracker, type Proc } from '../helpers/process.js'
 
 const LOOPBACK_ONLY = ['--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false', '--interface=127.0.0.1', '--disable-ipv6=true', '--summary-interval=0', '--console-log-level=warn']
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return port
-}
 
 function aria2 (args: string[], dir: string, t: TestContext): Proc {
   return start('aria2c', [...LOOPBACK_ONLY, ...args], { cwd: dir, t })

@@ -6,9 +6,9 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdirSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
+import { freePort } from '../helpers/net.js'
 import { runCli, start, startSharer, startTracker, type Proc } from '../helpers/process.js'
 
 // Debian's interpreter: python3-libtorrent installs for it, not for other pythons on PATH.
@@ -22,14 +22,6 @@ test.before(() => {
     throw new Error('libtorrent is missing: apt-get install python3-libtorrent (.ci/run does)')
   }
 })
-
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>(resolve => server.close(() => { resolve() }))
-  return port
-}
 
 function lt (args: string[], dir: string, t: TestContext): Proc {
   return start(PYTHON, ['-u', LT_CLIENT, ...args], { cwd: dir, t })
