@@ -20,8 +20,4 @@ export interface CommandContext {
   err: (line: string) => void
 }
 
-/** Resolves when the signal is aborted: how long-running commands (tracker, share) wait for Ctrl+C. */
-export async function untilAborted (signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => { resolve() }, { once: true }))
-}
+export { untilAborted } from '../signals.js'

@@ -9,6 +9,7 @@ import { announce } from '../discovery/index.js'
 import { AbortError, StorageError, TransferError, systemErrorCode } from '../errors.js'
 import { ensureDir, PieceStore, type StoreFile } from '../storage/index.js'
 import { fetchMetadata, Transfer, type RateLimiter } from '../swarm/index.js'
+import { untilAborted } from '../signals.js'
 import { Announcer, makePeerId } from './announcer.js'
 import { PeerListener } from './peer-listener.js'
 
@@ -206,20 +207,10 @@ async function isComplete (meta: Metainfo, outDir: string, suffix: string): Prom
   }
   const store = PieceStore.open(files, meta.info.pieceLength, 'read')
   try {
-    const buffer = Buffer.allocUnsafe(meta.info.pieceLength)
-    for (let i = 0; i < meta.info.pieceCount; i++) {
-      const piece = await store.readPiece(i, buffer)
-      if (!createHash('sha1').update(piece).digest().equals(meta.info.pieces.subarray(i * 20, i * 20 + 20))) return false
-    }
-    return true
+    return (await verifiedPieces(store, meta)).complete
   } finally {
     store.close()
   }
-}
-
-async function untilAborted (signal: AbortSignal | undefined): Promise<void> {
-  if (signal === undefined || signal.aborted) return
-  await new Promise<void>(resolve => signal.addEventListener('abort', () => { resolve() }, { once: true }))
 }
 
 async function untilDoneOrAborted (transfer: Transfer, signal: AbortSignal | undefined): Promise<void> {

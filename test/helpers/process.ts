@@ -57,8 +57,12 @@ export function start (command: string, args: string[], options: { cwd: string, 
 
 /** Run our CLI to completion (bounded by `timeoutMs`); resolves with its exit code and output. */
 export async function runCli (args: string[], options: { cwd: string, timeoutMs?: number, env?: Record<string, string> }): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const proc = start(process.execPath, [CLI, ...args], options)
-  const timer = setTimeout(() => { proc.kill('SIGKILL') }, options.timeoutMs ?? 60_000)
+  return await runToEnd(start(process.execPath, [CLI, ...args], options), options.timeoutMs)
+}
+
+/** Wait for a process to exit, killing it after `timeoutMs` (default 60 s); resolves with its exit code and output. */
+export async function runToEnd (proc: Proc, timeoutMs = 60_000): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  const timer = setTimeout(() => { proc.kill('SIGKILL') }, timeoutMs)
   const { code } = await proc.exited
   clearTimeout(timer)
   return { code, stdout: proc.stdout(), stderr: proc.stderr() }

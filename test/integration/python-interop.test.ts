@@ -7,7 +7,7 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
-import { python, runCli, startSharer, startTracker, type Proc } from '../helpers/process.js'
+import { python, runCli, runToEnd, startSharer, startTracker, type Proc } from '../helpers/process.js'
 
 const MIB = 1024 * 1024
 
@@ -18,11 +18,8 @@ async function pythonSharer (dir: string, file: string, trackerUrl: string, t: T
 }
 
 async function pythonDownload (dir: string, name: string, trackerUrl: string, dialect: 'published' | 'readme' = 'published'): Promise<{ code: number | null, stdout: string }> {
-  const proc = python('hybrid_peer.py', ['--download', name, '--tracker', trackerUrl, '--library', join(dir, 'py-got'), '--dialect', dialect], { cwd: dir })
-  const timer = setTimeout(() => { proc.kill('SIGKILL') }, 60_000)
-  const { code } = await proc.exited
-  clearTimeout(timer)
-  return { code, stdout: proc.stdout() }
+  const { code, stdout } = await runToEnd(python('hybrid_peer.py', ['--download', name, '--tracker', trackerUrl, '--library', join(dir, 'py-got'), '--dialect', dialect], { cwd: dir }))
+  return { code, stdout }
 }
 
 test('our downloader fetches from a Python peer, published dialect (1 MiB, length-prefixed)', async (t) => {

@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
 import { freePort } from '../helpers/net.js'
-import { runCli, start, startSharer, startTracker, type Proc } from '../helpers/process.js'
+import { runCli, runToEnd, start, startSharer, startTracker, type Proc } from '../helpers/process.js'
 
 const LOOPBACK_ONLY = ['--enable-dht=false', '--enable-dht6=false', '--bt-enable-lpd=false', '--enable-peer-exchange=false', '--interface=127.0.0.1', '--disable-ipv6=true', '--summary-interval=0', '--console-log-level=warn']
 
@@ -30,10 +30,8 @@ test('aria2 downloads a file that only our peer seeds', async (t) => {
   const { dir, url, file, torrent } = await setup(t)
   await startSharer(dir, file.path, url, t)
   const leech = aria2([`--listen-port=${await freePort()}`, '--seed-time=0', `--dir=${join(dir, 'aria')}`, torrent], dir, t)
-  const timer = setTimeout(() => { leech.kill('SIGKILL') }, 60_000)
-  const { code } = await leech.exited
-  clearTimeout(timer)
-  assert.equal(code, 0, leech.stdout() + leech.stderr())
+  const { code, stdout, stderr } = await runToEnd(leech)
+  assert.equal(code, 0, stdout + stderr)
   assert.equal(sha1Of(join(dir, 'aria', 'payload.bin')), file.sha1)
 })
 

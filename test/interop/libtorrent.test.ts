@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
 import { freePort } from '../helpers/net.js'
-import { runCli, start, startSharer, startTracker, type Proc } from '../helpers/process.js'
+import { runCli, runToEnd, start, startSharer, startTracker, type Proc } from '../helpers/process.js'
 
 // Debian's interpreter: python3-libtorrent installs for it, not for other pythons on PATH.
 const PYTHON = '/usr/bin/python3'
@@ -29,10 +29,9 @@ function lt (args: string[], dir: string, t: TestContext): Proc {
 
 async function ltLeech (source: string, saveDir: string, dir: string, t: TestContext): Promise<void> {
   mkdirSync(saveDir, { recursive: true })
-  const proc = lt(['leech', source, saveDir, String(await freePort()), '40'], dir, t)
-  const { code } = await proc.exited
-  assert.equal(code, 0, `libtorrent: ${proc.stdout()} ${proc.stderr()}`)
-  assert.match(proc.stdout(), /DONE/)
+  const { code, stdout, stderr } = await runToEnd(lt(['leech', source, saveDir, String(await freePort()), '40'], dir, t))
+  assert.equal(code, 0, `libtorrent: ${stdout} ${stderr}`)
+  assert.match(stdout, /DONE/)
 }
 
 async function shareAndTorrent (t: TestContext): Promise<{ dir: string, url: string, file: { path: string, sha1: string }, torrent: string, magnet: string }> {
