@@ -118,6 +118,7 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('-t, --tracker <url>', 'tracker URL', DOWNLOAD_DEFAULTS.tracker)
     .option('-w, --workers <n>', 'chunks fetched in parallel', parseIntIn(1, MAX_LEGACY_WORKERS, 'workers'), DOWNLOAD_DEFAULTS.workers)
     .option('-p, --port <n>', 'the port to serve on while downloading a torrent and with --seed (default: any free port)', parsePort)
+    .option('--host <addr>', 'the address to serve on while downloading a torrent and with --seed', DOWNLOAD_DEFAULTS.host)
     .option('-q, --quiet', 'print only the saved path (and errors)', false)
     .option('--json', 'print machine-readable JSON lines', false)
     .option('-u, --upload-limit <KiB/s>', 'BitTorrent upload limit, all peers together (0: none)', parseIntIn(0, 10_000_000, 'upload limit'))

@@ -52,9 +52,11 @@ export interface DownloadCommandOptions {
   downloadLimit?: number
   /** The port to serve on: while downloading a torrent, and with --seed (default: any free port). */
   port?: number
+  /** The address to serve on (default 0.0.0.0, as share). */
+  host: string
 }
 
-export const DOWNLOAD_DEFAULTS = { out: DEFAULT_LIBRARY_DIR, tracker: DEFAULT_TRACKER_URL, workers: DEFAULT_LEGACY_WORKERS }
+export const DOWNLOAD_DEFAULTS = { out: DEFAULT_LIBRARY_DIR, tracker: DEFAULT_TRACKER_URL, workers: DEFAULT_LEGACY_WORKERS, host: '0.0.0.0' }
 
 export interface InfoCommandOptions {
   json: boolean

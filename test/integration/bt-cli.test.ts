@@ -24,7 +24,7 @@ test('download a .torrent over BitTorrent from a sharing peer found through the 
   assert.match(created.stdout, new RegExp(`Info hash: ${infoHash ?? 'missing'}`), 'create and share agree on the info hash')
 
   const out = join(dir, 'got')
-  const result = await runCli(['download', join(dir, 'movie.torrent'), '--out', out, '--json', '--port', '0'], { cwd: dir, timeoutMs: 60_000 })
+  const result = await runCli(['download', join(dir, 'movie.torrent'), '--host', '127.0.0.1', '--out', out, '--json', '--port', '0'], { cwd: dir, timeoutMs: 60_000 })
   assert.equal(result.code, 0, result.stderr)
   const done = events(result.stdout).find(e => e.event === 'done')
   assert.equal(done?.protocol, 'bittorrent')
@@ -32,7 +32,7 @@ test('download a .torrent over BitTorrent from a sharing peer found through the 
   assert.equal(sha1Of(join(out, 'movie.bin')), file.sha1)
   assert.deepEqual(readdirSync(out), ['movie.bin'], 'the .part name is gone')
 
-  const again = await runCli(['download', join(dir, 'movie.torrent'), '--out', out, '--json'], { cwd: dir })
+  const again = await runCli(['download', join(dir, 'movie.torrent'), '--host', '127.0.0.1', '--out', out, '--json'], { cwd: dir })
   assert.equal(again.code, 0, again.stderr)
   assert.equal(events(again.stdout).find(e => e.event === 'done')?.already_present, true, 'verified content is not fetched again')
 })
@@ -45,7 +45,7 @@ test('download a magnet link: the metadata comes from the sharing peer (BEP 9), 
   const magnet = sharer.proc.stdout().match(/Magnet: (magnet:\S+)/)?.[1] ?? ''
   assert.match(magnet, /^magnet:\?xt=urn:btih:[0-9a-f]{40}/)
   const out = join(dir, 'got')
-  const result = await runCli(['download', magnet, '--out', out, '--json'], { cwd: dir, timeoutMs: 60_000 })
+  const result = await runCli(['download', magnet, '--host', '127.0.0.1', '--out', out, '--json'], { cwd: dir, timeoutMs: 60_000 })
   assert.equal(result.code, 0, result.stderr)
   const all = events(result.stdout)
   assert.equal(all.find(e => e.event === 'metadata')?.name, 'clip.bin')
@@ -56,7 +56,7 @@ test('download a magnet link: the metadata comes from the sharing peer (BEP 9), 
 test('a magnet link nobody shares fails with one line once no peer has the metadata', async (t) => {
   const dir = tempDir(t)
   const { url } = await startTracker(dir, t)
-  const result = await runCli(['download', `magnet:?xt=urn:btih:${'ab'.repeat(20)}&dn=ghost`, '--tracker', url, '--out', join(dir, 'got')], { cwd: dir })
+  const result = await runCli(['download', `magnet:?xt=urn:btih:${'ab'.repeat(20)}&dn=ghost`, '--host', '127.0.0.1', '--tracker', url, '--out', join(dir, 'got')], { cwd: dir })
   assert.equal(result.code, 5, result.stderr)
   assert.equal(result.stderr, 'Error: No peers found for this info hash\n')
 })
@@ -68,7 +68,7 @@ test('download by info hash: the tracker\'s catalogue maps it to the file', asyn
   const sharer = await startSharer(dir, file.path, url, t)
   const infoHash = sharer.proc.stdout().match(/Info hash: ([0-9a-f]{40})/)?.[1] ?? ''
   assert.notEqual(infoHash, file.sha1)
-  const result = await runCli(['download', infoHash, '--tracker', url, '--out', join(dir, 'got'), '--json'], { cwd: dir })
+  const result = await runCli(['download', infoHash, '--host', '127.0.0.1', '--tracker', url, '--out', join(dir, 'got'), '--json'], { cwd: dir })
   assert.equal(result.code, 0, result.stderr)
   assert.equal(sha1Of(join(dir, 'got', file.sha1)), file.sha1)
 })
@@ -81,17 +81,17 @@ test('download --seed keeps serving: once the first sharer is gone, the next dow
   const torrent = join(dir, 'relay.torrent')
   assert.equal((await runCli(['create', file.path, '--tracker', url, '-o', torrent], { cwd: dir })).code, 0)
 
-  const relayTorrent = cli(['download', torrent, '--out', join(dir, 'relay-bt'), '--seed', '--json'], { cwd: dir, t })
-  const relayByName = cli(['download', 'relay.bin', '--tracker', url, '--out', join(dir, 'relay-legacy'), '--seed', '--json'], { cwd: dir, t })
+  const relayTorrent = cli(['download', torrent, '--host', '127.0.0.1', '--out', join(dir, 'relay-bt'), '--seed', '--json'], { cwd: dir, t })
+  const relayByName = cli(['download', 'relay.bin', '--host', '127.0.0.1', '--tracker', url, '--out', join(dir, 'relay-legacy'), '--seed', '--json'], { cwd: dir, t })
   await relayTorrent.waitFor(/"event":"seeding"/, 30_000)
   await relayByName.waitFor(/"event":"seeding"/, 30_000)
   first.proc.kill('SIGKILL')
   await first.proc.exited
 
-  const viaTorrent = await runCli(['download', torrent, '--out', join(dir, 'last-bt'), '--json'], { cwd: dir, timeoutMs: 60_000 })
+  const viaTorrent = await runCli(['download', torrent, '--host', '127.0.0.1', '--out', join(dir, 'last-bt'), '--json'], { cwd: dir, timeoutMs: 60_000 })
   assert.equal(viaTorrent.code, 0, viaTorrent.stderr)
   assert.equal(sha1Of(join(dir, 'last-bt', 'relay.bin')), file.sha1)
-  const viaName = await runCli(['download', 'relay.bin', '--tracker', url, '--out', join(dir, 'last-legacy'), '--workers', '2'], { cwd: dir, timeoutMs: 60_000 })
+  const viaName = await runCli(['download', 'relay.bin', '--host', '127.0.0.1', '--tracker', url, '--out', join(dir, 'last-legacy'), '--workers', '2'], { cwd: dir, timeoutMs: 60_000 })
   assert.equal(viaName.code, 0, viaName.stderr)
   assert.equal(sha1Of(join(dir, 'last-legacy', file.sha1)), file.sha1)
 
@@ -110,7 +110,7 @@ test('an interrupted torrent download resumes: verified pieces in <name>.part ar
   const torrent = join(dir, 'resume.torrent')
   assert.equal((await runCli(['create', file.path, '--tracker', url, '-o', torrent], { cwd: dir })).code, 0)
   const out = join(dir, 'got')
-  const first = cli(['download', torrent, '--out', out, '--json'], { cwd: dir, t })
+  const first = cli(['download', torrent, '--host', '127.0.0.1', '--out', out, '--json'], { cwd: dir, t })
   await first.waitFor(/"event":"progress","downloaded":[1-9]/, 30_000)
   first.kill('SIGINT')
   assert.equal((await first.exited).code, 130)
@@ -119,7 +119,7 @@ test('an interrupted torrent download resumes: verified pieces in <name>.part ar
   await slow.proc.exited
 
   await startSharer(dir, file.path, url, t)
-  const second = await runCli(['download', torrent, '--out', out, '--json'], { cwd: dir, timeoutMs: 60_000 })
+  const second = await runCli(['download', torrent, '--host', '127.0.0.1', '--out', out, '--json'], { cwd: dir, timeoutMs: 60_000 })
   assert.equal(second.code, 0, second.stderr)
   const resume = events(second.stdout).find(e => e.event === 'resume')
   assert.ok(typeof resume?.verified === 'number' && resume.verified > 0, `pieces kept: ${JSON.stringify(resume)}`)
@@ -130,10 +130,10 @@ test('an interrupted torrent download resumes: verified pieces in <name>.part ar
 test('a malformed or missing .torrent gives one clear line and exit 9', async (t) => {
   const dir = tempDir(t)
   writeFileSync(join(dir, 'bad.torrent'), 'd8:announce3:abce')
-  const bad = await runCli(['download', join(dir, 'bad.torrent')], { cwd: dir })
+  const bad = await runCli(['download', join(dir, 'bad.torrent'), '--host', '127.0.0.1'], { cwd: dir })
   assert.equal(bad.code, 9, bad.stderr)
   assert.match(bad.stderr, /^Error: .+\n$/)
-  const missing = await runCli(['download', join(dir, 'nope.torrent')], { cwd: dir })
+  const missing = await runCli(['download', join(dir, 'nope.torrent'), '--host', '127.0.0.1'], { cwd: dir })
   assert.equal(missing.code, 9)
   assert.match(missing.stderr, /^Error: Cannot read .*nope\.torrent: no such file\n$/)
 })

@@ -75,7 +75,7 @@ async function seedDownloaded (path: string, options: DownloadCommandOptions, ct
   const peer = await SharingPeer.start({
     path,
     port: options.port ?? 0,
-    host: '0.0.0.0',
+    host: options.host,
     ip: defaultAdvertiseIp(base),
     trackerUrl: base,
     dialect: 'published',
@@ -125,6 +125,7 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
       },
       outDir: options.out,
       ...(options.port === undefined ? {} : { port: options.port }),
+      host: options.host,
       signal: ctx.signal,
       onStart: (info) => {
         say(`Downloading ${info.name} (${formatBytes(info.size)}, ${info.pieces} pieces) over BitTorrent; trackers: ${info.trackers.join(', ')}`)
