@@ -11,7 +11,7 @@ import {
   type CreateCommandOptions, type DownloadCommandOptions, type InfoCommandOptions, type ShareCommandOptions, type TrackerCommandOptions
 } from './options.js'
 import type { CliIO, CommandContext } from './io.js'
-import { parseChoice, parseIntIn, parsePort } from './parse.js'
+import { parseChoice, parseIntIn, parsePort, parseRateLimit } from './parse.js'
 
 export type { CliIO } from './io.js'
 export { EXIT } from './exit-codes.js'
@@ -105,7 +105,7 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .addOption(new Option('--dialect <name>', 'chunk protocol to register with: published (1 MiB, length-prefixed) or readme (1 KiB, base64)')
       .argParser(parseChoice(['published', 'readme'] as const, 'dialect')).default(SHARE_DEFAULTS.dialect))
     .option('--library <dir>', 'where the copy by hash is kept', SHARE_DEFAULTS.library)
-    .option('-u, --upload-limit <KiB/s>', 'BitTorrent upload limit, all peers together (0: none)', parseIntIn(0, 10_000_000, 'upload limit'))
+    .option('-u, --upload-limit <KiB/s>', 'BitTorrent upload limit, all peers together (0: none)', parseRateLimit('upload limit'))
     .action(async (file: string, options: ShareCommandOptions) => {
       const { shareCommand } = await import('./commands/share.js')
       setCode(await shareCommand(file, options, ctx))
@@ -121,8 +121,8 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('--host <addr>', 'the address to serve on while downloading a torrent and with --seed', DOWNLOAD_DEFAULTS.host)
     .option('-q, --quiet', 'print only the saved path (and errors)', false)
     .option('--json', 'print machine-readable JSON lines', false)
-    .option('-u, --upload-limit <KiB/s>', 'BitTorrent upload limit, all peers together (0: none)', parseIntIn(0, 10_000_000, 'upload limit'))
-    .option('-d, --download-limit <KiB/s>', 'BitTorrent download limit, all peers together (0: none)', parseIntIn(0, 10_000_000, 'download limit'))
+    .option('-u, --upload-limit <KiB/s>', 'BitTorrent upload limit, all peers together (0: none)', parseRateLimit('upload limit'))
+    .option('-d, --download-limit <KiB/s>', 'BitTorrent download limit, all peers together (0: none)', parseRateLimit('download limit'))
     .option('--seed', 'keep sharing the file after the download (BitTorrent, and GET_CHUNK for name/hash downloads) until Ctrl+C', false)
     .action(async (file: string, options: DownloadCommandOptions) => {
       const { downloadCommand } = await import('./commands/download.js')

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { rewriteSeedSpelling } from '../../src/cli/main.js'
 import { ProgressReporter } from '../../src/cli/progress.js'
 import { formatBytes, formatDuration } from '../../src/cli/format.js'
+import { parseRateLimit } from '../../src/cli/parse.js'
 
 test('the seed\'s --share/--download spelling maps onto the subcommands', () => {
   assert.deepEqual(rewriteSeedSpelling(['--share', 'f.txt', '--port', '6000']), ['share', 'f.txt', '--port', '6000'])
@@ -39,4 +40,14 @@ test('sizes and durations read naturally', () => {
   assert.equal(formatDuration(75), '1:15')
   assert.equal(formatDuration(3725), '1:02:05')
   assert.equal(formatDuration(Number.NaN), '--:--')
+})
+
+test('rate limits take KiB/s with decimals (10 MB/s is 9765.625) and refuse anything else with a clear message', () => {
+  const parse = parseRateLimit('upload limit')
+  assert.equal(parse('9765.625'), 9765.625)
+  assert.equal(parse('512'), 512)
+  assert.equal(parse('0'), 0)
+  for (const bad of ['-1', '1e3', '10M', '', '1.2345', '10000001', 'NaN']) {
+    assert.throws(() => parse(bad), /upload limit must be a number of KiB\/s/, bad)
+  }
 })
