@@ -7,7 +7,7 @@ import { MAX_LEGACY_WORKERS } from '../constants.js'
 import { isP2PError } from '../errors.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
 import {
-  collectTracker, DOWNLOAD_DEFAULTS, pieceLengthOption, SHARE_DEFAULTS, TRACKER_DEFAULTS,
+  collectTracker, DOWNLOAD_DEFAULTS, DOWNLOAD_PROTOCOLS, pieceLengthOption, SHARE_DEFAULTS, TRACKER_DEFAULTS,
   type CreateCommandOptions, type DownloadCommandOptions, type InfoCommandOptions, type ShareCommandOptions, type TrackerCommandOptions
 } from './options.js'
 import type { CliIO, CommandContext } from './io.js'
@@ -105,7 +105,7 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .addOption(new Option('--dialect <name>', 'chunk protocol to register with: published (1 MiB, length-prefixed) or readme (1 KiB, base64)')
       .argParser(parseChoice(['published', 'readme'] as const, 'dialect')).default(SHARE_DEFAULTS.dialect))
     .option('--library <dir>', 'where the copy by hash is kept', SHARE_DEFAULTS.library)
-    .option('-u, --upload-limit <KiB/s>', 'BitTorrent upload limit, all peers together (0: none)', parseRateLimit('upload limit'))
+    .option('-u, --upload-limit <KiB/s>', 'upload limit, all peers and both protocols together (0: none)', parseRateLimit('upload limit'))
     .action(async (file: string, options: ShareCommandOptions) => {
       const { shareCommand } = await import('./commands/share.js')
       setCode(await shareCommand(file, options, ctx))
@@ -116,13 +116,14 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .argument('<file>', 'a file name known to the tracker, or its SHA-1 file hash')
     .option('-o, --out <dir>', 'folder to save <file hash> in', DOWNLOAD_DEFAULTS.out)
     .option('-t, --tracker <url>', 'tracker URL', DOWNLOAD_DEFAULTS.tracker)
-    .option('-w, --workers <n>', 'chunks fetched in parallel', parseIntIn(1, MAX_LEGACY_WORKERS, 'workers'), DOWNLOAD_DEFAULTS.workers)
-    .option('-p, --port <n>', 'the port to serve on while downloading a torrent and with --seed (default: any free port)', parsePort)
-    .option('--host <addr>', 'the address to serve on while downloading a torrent and with --seed', DOWNLOAD_DEFAULTS.host)
+    .option('-w, --workers <n>', 'chunks fetched in parallel (GET_CHUNK-only downloads)', parseIntIn(1, MAX_LEGACY_WORKERS, 'workers'), DOWNLOAD_DEFAULTS.workers)
+    .option('--protocol <name>', 'name/hash downloads: auto (BitTorrent where peers announce the file, GET_CHUNK for legacy peers) or get-chunk (the seed\'s protocol only)', parseChoice(DOWNLOAD_PROTOCOLS, 'protocol'), DOWNLOAD_DEFAULTS.protocol)
+    .option('-p, --port <n>', 'the port to serve on during a BitTorrent download and with --seed (default: any free port)', parsePort)
+    .option('--host <addr>', 'the address to serve on during a BitTorrent download and with --seed', DOWNLOAD_DEFAULTS.host)
     .option('-q, --quiet', 'print only the saved path (and errors)', false)
     .option('--json', 'print machine-readable JSON lines', false)
-    .option('-u, --upload-limit <KiB/s>', 'BitTorrent upload limit, all peers together (0: none)', parseRateLimit('upload limit'))
-    .option('-d, --download-limit <KiB/s>', 'BitTorrent download limit, all peers together (0: none)', parseRateLimit('download limit'))
+    .option('-u, --upload-limit <KiB/s>', 'upload limit, all peers and both protocols together (0: none)', parseRateLimit('upload limit'))
+    .option('-d, --download-limit <KiB/s>', 'download limit, all peers and both protocols together (0: none)', parseRateLimit('download limit'))
     .option('--seed', 'keep sharing the file after the download (BitTorrent, and GET_CHUNK for name/hash downloads) until Ctrl+C', false)
     .action(async (file: string, options: DownloadCommandOptions) => {
       const { downloadCommand } = await import('./commands/download.js')

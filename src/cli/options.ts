@@ -54,9 +54,12 @@ export interface DownloadCommandOptions {
   port?: number
   /** The address to serve on (default 0.0.0.0, as share). */
   host: string
+  /** Name and hash downloads: `auto` (BitTorrent where peers announce it, GET_CHUNK for the rest) or `get-chunk`. */
+  protocol: 'auto' | 'get-chunk'
 }
 
-export const DOWNLOAD_DEFAULTS = { out: DEFAULT_LIBRARY_DIR, tracker: DEFAULT_TRACKER_URL, workers: DEFAULT_LEGACY_WORKERS, host: '0.0.0.0' }
+export const DOWNLOAD_PROTOCOLS = ['auto', 'get-chunk'] as const
+export const DOWNLOAD_DEFAULTS = { out: DEFAULT_LIBRARY_DIR, tracker: DEFAULT_TRACKER_URL, workers: DEFAULT_LEGACY_WORKERS, host: '0.0.0.0', protocol: 'auto' as const }
 
 export interface InfoCommandOptions {
   json: boolean

@@ -19,6 +19,10 @@ export interface LookupResult {
   file_name: string
   file_size: number
   peers: LegacyPeer[]
+  /** Our tracker's extension: the file's BitTorrent info hash, when a sharer registered one. */
+  info_hash?: string
+  /** Our tracker's extension: peers announcing that info hash over BitTorrent. */
+  bt_peers?: Array<{ ip: string, port: number }>
 }
 
 export interface CatalogueEntry {

@@ -1,11 +1,24 @@
 /**
  * Download a file named by the tracker (a name or a file hash) into `<outDir>/<file hash>`, as the seed does.
+ *
+ * When the tracker knows the file's info hash and peers announce it (our peers do), the download is a BitTorrent
+ * one: metadata from those peers (BEP 9), pieces checked one by one, and every legacy-only peer of the lookup (the
+ * seed's Python peers) fetched with GET_CHUNK into the same pieces. Otherwise it is the seed's GET_CHUNK download.
+ * Either way the whole-file SHA-1 is checked before the file gets its final name.
  */
-import { parseFileHash } from '../content/index.js'
-import { SeedTrackerClient, type LookupResult } from '../discovery/index.js'
-import { TransferError } from '../errors.js'
-import { ensureDir, hasVerifiedCopy, libraryPath } from '../storage/index.js'
-import { downloadLegacy, type LegacyDownloadEvent, type LegacyProgress } from '../swarm/index.js'
+import { rename, rm } from 'node:fs/promises'
+import { Bitfield, hashFile, parseFileHash, parseInfoDict, type ParsedInfo } from '../content/index.js'
+import { SeedTrackerClient, trackerBaseUrl, type LookupResult } from '../discovery/index.js'
+import { AbortError, P2PError, TransferError } from '../errors.js'
+import { ensureDir, hasVerifiedCopy, libraryPath, PieceStore } from '../storage/index.js'
+import { downloadLegacy, fetchMetadata, Transfer, type LegacyDownloadEvent, type LegacyProgress, type RateLimiter } from '../swarm/index.js'
+import { Announcer, makePeerId } from './announcer.js'
+import { PeerListener } from './peer-listener.js'
+import { exists, untilDoneOrAborted, verifiedPieces } from './torrent-download.js'
+
+/** A BitTorrent name download with nobody to fetch from fails after this long. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000
+const STALL_CHECK_MS = 500
 
 export interface DownloadOptions {
   /** A file name known to the tracker, a file hash, or an info hash the tracker knows (our tracker only). */
@@ -17,9 +30,30 @@ export interface DownloadOptions {
   idleTimeoutMs?: number
   signal?: AbortSignal
   onLookup?: (lookup: LookupResult) => void
-  onStart?: (info: { chunks: number, peers: number, path: string }) => void
+  /**
+   * `chunks` are GET_CHUNK chunks, or pieces over BitTorrent; `peers` counts both kinds, `legacyPeers` the peers
+   * fetched with GET_CHUNK alongside BitTorrent ones.
+   */
+  onStart?: (info: { protocol: 'legacy' | 'bittorrent', chunks: number, peers: number, legacyPeers: number, path: string }) => void
   onProgress?: (progress: LegacyProgress) => void
   onEvent?: (event: LegacyDownloadEvent) => void
+  /** An earlier, interrupted BitTorrent download left `<hash>.part`; `verified` of its `pieces` are kept. */
+  onResume?: (info: { verified: number, pieces: number }) => void
+  /**
+   * `auto` (default): BitTorrent with the peers that announce the file, GET_CHUNK with legacy-only ones.
+   * `get-chunk`: the seed's protocol only, from every listed peer.
+   */
+  protocol?: 'auto' | 'get-chunk'
+  /** A BitTorrent download with no peer connected, dialing or fetching for this long fails (default 60 s). */
+  stallTimeoutMs?: number
+  /** Where to accept BitTorrent peers while downloading (default 0.0.0.0, any free port). */
+  host?: string
+  port?: number
+  uploadLimit?: RateLimiter
+  downloadLimit?: RateLimiter
+  onLog?: (message: string) => void
+  /** A peer was banned: pieces it sent failed their SHA-1 check too often. */
+  onBanned?: (peer: string, reason: string) => void
 }
 
 export interface DownloadOutcome {
@@ -31,6 +65,13 @@ export interface DownloadOutcome {
   elapsedMs: number
   /** True when a verified copy was already there and nothing was fetched. */
   alreadyPresent: boolean
+  /** Payload bytes received by protocol (duplicates in the endgame not counted; resumed bytes neither). */
+  received: ReceivedBytes
+}
+
+export interface ReceivedBytes {
+  bittorrent: number
+  getChunk: number
 }
 
 /** Ask the tracker for a file by hash (when the target is one) or by name. */
@@ -56,20 +97,150 @@ export async function downloadFile (options: DownloadOptions): Promise<DownloadO
   const base = { path, fileHash, fileName: lookup.file_name, size: lookup.file_size }
 
   if (await hasVerifiedCopy(options.outDir, fileHash, lookup.file_size, signal)) {
-    return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
+    return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true, received: { bittorrent: 0, getChunk: 0 } }
+  }
+  if (options.protocol !== 'get-chunk' && lookup.info_hash !== undefined && (lookup.bt_peers ?? []).length > 0 && lookup.file_size > 0) {
+    const received = await downloadOverBitTorrent(lookup, fileHash, path, options)
+    if (received !== undefined) return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false, received }
   }
   if (lookup.peers.length === 0 && lookup.file_size > 0) throw new TransferError('ERR_NO_PEERS', 'No peers found for this file')
-
   const chunks = Math.max(...lookup.peers.map(p => p.chunks.length), 0)
-  options.onStart?.({ chunks, peers: lookup.peers.length, path })
+  options.onStart?.({ protocol: 'legacy', chunks, peers: lookup.peers.length, legacyPeers: lookup.peers.length, path })
   await downloadLegacy({
     fileHash,
     fileSize: lookup.file_size,
     peers: lookup.peers,
     finalPath: path,
-    ...pick(options, ['workers', 'connectTimeoutMs', 'idleTimeoutMs', 'signal', 'onProgress', 'onEvent'])
+    ...pick(options, ['workers', 'connectTimeoutMs', 'idleTimeoutMs', 'signal', 'onProgress', 'onEvent', 'downloadLimit'])
   })
-  return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false }
+  return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false, received: { bittorrent: 0, getChunk: lookup.file_size } }
+}
+
+/**
+ * The BitTorrent download of a catalogue file, legacy-only peers joining in with GET_CHUNK. Undefined (and nothing
+ * written) when it cannot start, namely no peer sends metadata that fits the catalogue entry and legacy peers can
+ * still serve the file the seed's way.
+ */
+async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, path: string, options: DownloadOptions): Promise<ReceivedBytes | undefined> {
+  const { signal } = options
+  const peerId = makePeerId()
+  const btPeers = (lookup.bt_peers ?? []).map(p => ({ host: p.ip, port: p.port }))
+  const btKeys = new Set(btPeers.map(p => peerAddress(p.host, p.port)))
+  // A peer of ours is in both lists (one port serves both protocols): BitTorrent is used with it.
+  const legacyOnly = lookup.peers.filter(p => !btKeys.has(peerAddress(p.ip, p.port)))
+  const ref: { transfer?: Transfer } = {}
+  const listener = new PeerListener({
+    host: options.host ?? '0.0.0.0',
+    port: options.port ?? 0,
+    dialect: 'published',
+    source: { size: () => undefined, readInto: async () => {} },
+    torrents: (hash) => ref.transfer !== undefined && hash.equals(ref.transfer.infoHash) ? ref.transfer : undefined
+  })
+  const { port } = await listener.listen()
+  let store: PieceStore | undefined
+  let announcer: Announcer | undefined
+  try {
+    const infoHash = lookup.info_hash as string
+    let info: ParsedInfo
+    try {
+      info = parseInfoDict(await fetchMetadata({
+        infoHash: Buffer.from(infoHash, 'hex'), peerId, listenPort: port, peers: btPeers, ...pick(options, ['signal', 'onLog'])
+      }))
+    } catch (err) {
+      if (!(err instanceof P2PError) || err.code === 'ERR_ABORTED' || legacyOnly.length === 0) throw err
+      options.onLog?.(`BitTorrent metadata unavailable (${err.message}); using GET_CHUNK only`)
+      return undefined
+    }
+    if (info.files.length !== 1 || info.totalSize !== lookup.file_size) {
+      const why = `the torrent of info hash ${infoHash} is not this file (${info.files.length} files, ${info.totalSize} bytes)`
+      if (legacyOnly.length === 0) throw new TransferError('ERR_TRACKER_REPLY', `Tracker catalogue mismatch: ${why}`)
+      options.onLog?.(`${why}; using GET_CHUNK only`)
+      return undefined
+    }
+    const part = `${path}.part`
+    const resuming = await exists(part)
+    store = PieceStore.open([{ path: part, length: info.totalSize }], info.pieceLength, 'write')
+    const have = resuming ? await verifiedPieces(store, info) : new Bitfield(info.pieceCount)
+    if (resuming) options.onResume?.({ verified: have.count, pieces: info.pieceCount })
+    const transfer = new Transfer({
+      infoHash: Buffer.from(infoHash, 'hex'),
+      pieceHashes: info.pieces,
+      pieceLength: info.pieceLength,
+      totalLength: info.totalSize,
+      store,
+      have,
+      peerId,
+      listenPort: port,
+      metadata: info.raw,
+      onProgress: (t) => options.onProgress?.({
+        downloaded: t.verifiedBytes, total: info.totalSize, chunksDone: t.have.count, chunks: info.pieceCount, peers: t.peers.size + t.legacySources.size
+      }),
+      ...pick(options, ['uploadLimit', 'downloadLimit', 'onLog', 'onBanned'])
+    })
+    ref.transfer = transfer
+    transfer.start()
+    options.onStart?.({ protocol: 'bittorrent', chunks: info.pieceCount, peers: btPeers.length + legacyOnly.length, legacyPeers: legacyOnly.length, path })
+    transfer.addPeers(btPeers)
+    transfer.addLegacyPeers(legacyOnly, { fileHash, ...pick(options, ['connectTimeoutMs', 'idleTimeoutMs']) })
+    announcer = new Announcer({
+      trackers: [`${trackerBaseUrl(options.trackerUrl)}/announce`], transfer, peerId, port, totalLength: info.totalSize, ...pick(options, ['onLog'])
+    })
+    await announcer.start()
+    await untilDoneOrStalled(transfer, signal, options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS)
+    await announcer.completed()
+    // Every piece matched the torrent; the catalogue's file hash is checked too, as the seed's download does.
+    store.close()
+    const actual = await hashFile(part, pick(options, ['signal']))
+    if (actual.sha1 !== fileHash) {
+      await rm(part, { force: true })
+      throw new TransferError('ERR_HASH_MISMATCH', `Hash mismatch! Expected ${fileHash}, got ${actual.sha1} (the torrent registered for this file holds other content)`)
+    }
+    await rename(part, path)
+    return { bittorrent: transfer.downloaded - transfer.downloadedWithGetChunk, getChunk: transfer.downloadedWithGetChunk }
+  } catch (err) {
+    // Interrupted or failed, a partial file with verified pieces is kept to resume from; one with none is not.
+    if (!(err instanceof AbortError) && ref.transfer !== undefined && ref.transfer.have.count === 0) {
+      store?.close()
+      await rm(`${path}.part`, { force: true })
+    }
+    throw err
+  } finally {
+    await announcer?.stop()
+    ref.transfer?.close()
+    store?.close()
+    await listener.close()
+  }
+}
+
+/**
+ * Wait for the transfer to complete. Fails when every peer is gone: at once when they were all banned (each sent
+ * pieces that failed their check), after `stallMs` with nobody connected, dialing or fetching otherwise (the
+ * periodic announce may bring new peers meanwhile).
+ */
+async function untilDoneOrStalled (transfer: Transfer, signal: AbortSignal | undefined, stallMs: number): Promise<void> {
+  let idleSince: number | undefined
+  const watch = setInterval(() => {
+    if (transfer.ended) return
+    const busy = transfer.peers.size > 0 || transfer.legacySources.size > 0 || transfer.dialing > 0
+    if (busy) { idleSince = undefined; return }
+    const now = Date.now()
+    idleSince ??= now
+    const banned = [...transfer.banned.entries()]
+    if (banned.length > 0 && transfer.everConnected <= banned.length) {
+      transfer.fail(new TransferError('ERR_HASH_MISMATCH', `Hash mismatch: every peer sent pieces that failed their SHA-1 check, and was banned (${banned.slice(0, 3).map(([peer, why]) => `${peer}: ${why}`).join('; ')})`))
+    } else if (now - idleSince >= stallMs) {
+      transfer.fail(new TransferError('ERR_PEERS_FAILED', `Download stalled: no peer left to download from for ${Math.round(stallMs / 1000)} s (${transfer.verifiedBytes} of ${transfer.totalLength} bytes verified; the partial file is kept to resume)`))
+    }
+  }, STALL_CHECK_MS)
+  try {
+    await untilDoneOrAborted(transfer, signal)
+  } finally {
+    clearInterval(watch)
+  }
+}
+
+function peerAddress (host: string, port: number): string {
+  return `${host.replace(/^::ffff:/, '')}:${port}`
 }
 
 /** The entries of `source` named in `keys` that are defined (exactOptionalPropertyTypes-friendly spreading). */

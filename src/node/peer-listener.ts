@@ -9,7 +9,7 @@ import {
   LEGACY_MAX_CONNECTIONS, LEGACY_MAX_CONNECTIONS_PER_IP, LEGACY_MAX_REQUEST_BYTES, LEGACY_REQUEST_GRACE_MS, LEGACY_REQUEST_TIMEOUT_MS
 } from '../constants.js'
 import { listenError, P2PError } from '../errors.js'
-import { looksComplete, serveChunkRequest, sniffProtocol, type ChunkSource, type LegacyOutcome } from '../wire/index.js'
+import { looksComplete, serveChunkRequest, sniffProtocol, type ChunkSource, type LegacyOutcome, type Throttle } from '../wire/index.js'
 
 export interface PeerListenerOptions {
   host: string
@@ -21,6 +21,8 @@ export interface PeerListenerOptions {
   requestTimeoutMs?: number
   /** BitTorrent connections: the transfer for an info hash, if we have one. */
   torrents?: (infoHash: Buffer) => InboundTorrent | undefined
+  /** Upload limit for `GET_CHUNK` replies (the same limiter as the BitTorrent uploads, so one total holds). */
+  uploadLimit?: Throttle
   /** Called once per finished legacy request (for logs and tests). */
   onRequest?: (outcome: LegacyOutcome, remote: string) => void
 }
@@ -131,7 +133,7 @@ export class PeerListener {
       let extra = 0
       socket.on('data', (more: Buffer) => { extra += more.length; if (extra > LEGACY_MAX_REQUEST_BYTES) socket.destroy() })
       const request = received.subarray(0, LEGACY_MAX_REQUEST_BYTES)
-      void serveChunkRequest(socket, request, this.#options.source, this.#options.dialect).then((outcome) => {
+      void serveChunkRequest(socket, request, this.#options.source, this.#options.dialect, this.#options.uploadLimit).then((outcome) => {
         if (outcome === 'served') this.stats.served++
         this.#options.onRequest?.(outcome, `${ip}:${socket.remotePort ?? 0}`)
       })

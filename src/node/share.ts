@@ -35,7 +35,7 @@ export interface ShareOptions {
   onRequest?: (outcome: LegacyOutcome, remote: string) => void
   /** Details for --verbose: BitTorrent connections, announces. */
   onLog?: (message: string) => void
-  /** BitTorrent upload limit shared by every transfer of the process. */
+  /** Upload limit shared by every transfer of the process, BitTorrent and GET_CHUNK replies together. */
   uploadLimit?: RateLimiter
 }
 
@@ -116,6 +116,7 @@ export class SharingPeer {
       dialect: options.dialect,
       source: { size: (h) => files.get(h)?.size, readInto: async (...args) => { await files.readInto(...args) } },
       torrents: (hash) => bt.seeding !== undefined && hash.equals(bt.seeding.transfer.infoHash) ? bt.seeding.transfer : undefined,
+      ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit }),
       ...(options.onRequest === undefined ? {} : { onRequest: options.onRequest })
     })
     const listening = await listener.listen()

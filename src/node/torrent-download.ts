@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { open, rename, rm, stat } from 'node:fs/promises'
-import { Bitfield, MAX_METAINFO_BYTES, parseInfoDict, parseMagnet, parseMetainfo, resolveInside, type Metainfo } from '../content/index.js'
+import { Bitfield, MAX_METAINFO_BYTES, parseInfoDict, parseMagnet, parseMetainfo, resolveInside, type Metainfo, type ParsedInfo } from '../content/index.js'
 import { announce } from '../discovery/index.js'
 import { AbortError, StorageError, TransferError, systemErrorCode } from '../errors.js'
 import { ensureDir, PieceStore, type StoreFile } from '../storage/index.js'
@@ -35,6 +35,8 @@ export interface TorrentDownloadOptions {
   /** Keep seeding the verified content from its final place until `signal` aborts (`download --seed`). */
   seed?: boolean
   onLog?: (message: string) => void
+  /** A peer was banned: pieces it sent failed their SHA-1 check too often. */
+  onBanned?: (peer: string, reason: string) => void
 }
 
 export interface TorrentDownloadOutcome {
@@ -126,7 +128,7 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     store = PieceStore.open(storeFiles(meta, options.outDir, '.part'), info.pieceLength, 'write')
     // Resume: what an earlier, interrupted download left in <name>.part is checked piece by piece; verified pieces
     // are kept, the rest fetched. (Checking by hash needs no state that a crash could leave half-written.)
-    const have = resuming ? await verifiedPieces(store, meta) : new Bitfield(info.pieceCount)
+    const have = resuming ? await verifiedPieces(store, info) : new Bitfield(info.pieceCount)
     if (resuming) options.onResume?.({ verified: have.count, pieces: info.pieceCount })
     const transfer = new Transfer({
       infoHash: Buffer.from(meta.infoHash, 'hex'),
@@ -142,7 +144,8 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
       ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit }),
       ...(options.downloadLimit === undefined ? {} : { downloadLimit: options.downloadLimit }),
       onProgress: (t) => options.onProgress?.({ downloaded: t.verifiedBytes, total: info.totalSize, peers: t.peers.size }),
-      ...(options.onLog === undefined ? {} : { onLog: options.onLog })
+      ...(options.onLog === undefined ? {} : { onLog: options.onLog }),
+      ...(options.onBanned === undefined ? {} : { onBanned: options.onBanned })
     })
     ref.transfer = transfer
     transfer.start()
@@ -175,7 +178,7 @@ function storeFiles (meta: Metainfo, outDir: string, suffix: string): StoreFile[
   })
 }
 
-async function exists (path: string): Promise<boolean> {
+export async function exists (path: string): Promise<boolean> {
   try {
     await stat(path)
     return true
@@ -185,12 +188,12 @@ async function exists (path: string): Promise<boolean> {
 }
 
 /** Which pieces of the store already hold their right bytes. */
-async function verifiedPieces (store: PieceStore, meta: Metainfo): Promise<Bitfield> {
-  const have = new Bitfield(meta.info.pieceCount)
-  const buffer = Buffer.allocUnsafe(meta.info.pieceLength)
-  for (let i = 0; i < meta.info.pieceCount; i++) {
+export async function verifiedPieces (store: PieceStore, info: ParsedInfo): Promise<Bitfield> {
+  const have = new Bitfield(info.pieceCount)
+  const buffer = Buffer.allocUnsafe(info.pieceLength)
+  for (let i = 0; i < info.pieceCount; i++) {
     const piece = await store.readPiece(i, buffer)
-    if (createHash('sha1').update(piece).digest().equals(meta.info.pieces.subarray(i * 20, i * 20 + 20))) have.set(i)
+    if (createHash('sha1').update(piece).digest().equals(info.pieces.subarray(i * 20, i * 20 + 20))) have.set(i)
   }
   return have
 }
@@ -207,13 +210,13 @@ async function isComplete (meta: Metainfo, outDir: string, suffix: string): Prom
   }
   const store = PieceStore.open(files, meta.info.pieceLength, 'read')
   try {
-    return (await verifiedPieces(store, meta)).complete
+    return (await verifiedPieces(store, meta.info)).complete
   } finally {
     store.close()
   }
 }
 
-async function untilDoneOrAborted (transfer: Transfer, signal: AbortSignal | undefined): Promise<void> {
+export async function untilDoneOrAborted (transfer: Transfer, signal: AbortSignal | undefined): Promise<void> {
   if (signal?.aborted === true) throw new AbortError('Download interrupted')
   await new Promise<void>((resolve, reject) => {
     const onAbort = (): void => { reject(new AbortError('Download interrupted')) }

@@ -5,6 +5,7 @@ export {
 export { Transfer, MAX_PEERS_PER_TRANSFER, UPLOAD_SLOTS, BAN_STRIKES, type TransferOptions, type TransferEvents } from './transfer.js'
 export { PiecePicker, ENDGAME_MAX_DUPLICATES, type BlockRef, type PickerOptions } from './picker.js'
 export { PeerSession } from './peer-session.js'
+export { LegacySource, LEGACY_SOURCE_WORKERS, type LegacySourceOptions } from './legacy-source.js'
 export { RateMeter } from './rate.js'
 export { fetchMetadata, METADATA_PEER_TIMEOUT_MS, type MetadataFetchOptions } from './metadata-fetch.js'
 export { RateLimiter, type LimiterClock } from './rate-limiter.js'

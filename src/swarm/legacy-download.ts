@@ -11,7 +11,7 @@ import { DEFAULT_LEGACY_WORKERS, LEGACY_MAX_ATTEMPTS_PER_CHUNK, LEGACY_PEER_MAX_
 import type { LegacyPeer } from '../discovery/index.js'
 import { AbortError, P2PError, TransferError, ValidationError } from '../errors.js'
 import { PartialFile } from '../storage/index.js'
-import { fetchChunk, type FetchChunkOptions } from '../wire/index.js'
+import { fetchChunk, type FetchChunkOptions, type Throttle } from '../wire/index.js'
 
 /** Out-of-order chunks kept in memory for the running file hash; beyond this they are read back from disk. */
 const MAX_PENDING_HASH_BYTES = 8 * 1024 * 1024
@@ -42,6 +42,8 @@ export interface LegacyDownloadOptions {
   signal?: AbortSignal
   onProgress?: (progress: LegacyProgress) => void
   onEvent?: (event: LegacyDownloadEvent) => void
+  /** Download rate limit (`-d`), shared with any other transfer of the process. */
+  downloadLimit?: Throttle
   /** Injectable for tests; the real `fetchChunk` by default. */
   fetch?: (options: FetchChunkOptions) => Promise<Buffer>
 }
@@ -216,6 +218,7 @@ async function fetchRegion (
       expectedLength: length,
       target: target.subarray(done, done + length),
       signal,
+      ...(options.downloadLimit === undefined ? {} : { limit: options.downloadLimit }),
       ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
       ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs })
     })

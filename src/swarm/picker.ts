@@ -114,6 +114,25 @@ export class PiecePicker {
     }
   }
 
+  /**
+   * Claim the pieces among `first`..`last` that nobody works on (not had, no block asked for or arrived), whole, for
+   * a source that fetches them as one unit (a `GET_CHUNK` peer). Every block of those counts as requested once; give
+   * back the ones that do not come with `requestDropped`. Returns the claimed indexes (maybe none).
+   */
+  claimPieces (first: number, last: number): number[] {
+    const claimed: number[] = []
+    for (let i = first; i <= last; i++) {
+      if (this.#have.has(i)) continue
+      let piece = this.#active.get(i)
+      if (piece !== undefined && (piece.receivedCount > 0 || piece.unrequested !== piece.blocks)) continue
+      piece ??= this.#start(i)
+      piece.requested.fill(1)
+      piece.unrequested = 0
+      claimed.push(i)
+    }
+    return claimed
+  }
+
   /** A requested block will not come from that peer (rejected, choked, timed out, disconnected). */
   requestDropped (index: number, begin: number): void {
     const piece = this.#active.get(index)

@@ -14,9 +14,11 @@ export interface LimiterClock {
   setTimeout: (fn: () => void, ms: number) => unknown
 }
 
+// The timer is not unref'd: a paused socket keeps no event loop alive, so while everything waits for budget this
+// timer is what does (a GET_CHUNK-only download would otherwise exit mid-way).
 const realClock: LimiterClock = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => { const t = setTimeout(fn, ms); t.unref(); return t }
+  setTimeout: (fn, ms) => setTimeout(fn, ms)
 }
 
 export class RateLimiter {

@@ -10,6 +10,8 @@ import { connect, isIP, type Socket } from 'node:net'
 import { Bitfield } from '../content/index.js'
 import type { PieceStore } from '../storage/index.js'
 import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, type Handshake } from '../wire/index.js'
+import type { LegacyPeer } from '../discovery/index.js'
+import { LegacySource, type LegacySourceOptions, type RegionHost } from './legacy-source.js'
 import { PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
 import { PiecePicker, type BlockRef } from './picker.js'
 import type { RateLimiter } from './rate-limiter.js'
@@ -65,21 +67,30 @@ export interface TransferOptions extends TransferEvents {
   downloadLimit?: RateLimiter
 }
 
+/** Whoever delivered a block: a BitTorrent peer, or a legacy peer fetched with GET_CHUNK. */
+type BlockSource = PeerSession | LegacySource
+
 interface ActiveBuffer {
   data: Buffer
   /** Which peer delivered each block. */
-  blockPeers: Array<PeerSession | undefined>
+  blockPeers: Array<BlockSource | undefined>
 }
 
-export class Transfer implements TransferContext {
+export class Transfer implements TransferContext, RegionHost {
   readonly infoHash: Buffer
   readonly pieceCount: number
   readonly listenPort: number
+  readonly pieceLength: number
+  readonly totalLength: number
   readonly picker: PiecePicker
   readonly peers = new Map<string, PeerSession>()
+  /** Legacy peers this download also fetches from (a name or hash download with Python peers in the swarm). */
+  readonly legacySources = new Set<LegacySource>()
   readonly banned = new Map<string, string>()
   readonly #bannedIds = new Set<string>()
   downloaded = 0
+  /** Of `downloaded`, the bytes legacy peers sent with GET_CHUNK. */
+  downloadedWithGetChunk = 0
   uploaded = 0
   /** Keep serving once complete (a seed, or `download --seed`); may be turned on while downloading. */
   seeding: boolean
@@ -87,9 +98,11 @@ export class Transfer implements TransferContext {
   readonly #o: TransferOptions
   readonly #now: () => number
   readonly #buffers = new Map<number, ActiveBuffer>()
-  readonly #failed = new Map<number, { data: Buffer, blockPeers: Array<PeerSession | undefined> }>()
+  readonly #failed = new Map<number, { data: Buffer, blockPeers: Array<BlockSource | undefined> }>()
   readonly #pool: Buffer[] = []
   readonly #dialing = new Set<string>()
+  /** Every peer (BitTorrent after its handshake, or legacy) this transfer has worked with. */
+  readonly #met = new Set<string>()
   #timer: NodeJS.Timeout | undefined
   #pendingWriteBytes = 0
   #lastRechoke = 0
@@ -108,6 +121,8 @@ export class Transfer implements TransferContext {
     this.infoHash = options.infoHash
     this.pieceCount = Math.ceil(options.totalLength / options.pieceLength)
     this.listenPort = options.listenPort
+    this.pieceLength = options.pieceLength
+    this.totalLength = options.totalLength
     if (options.pieceHashes.length !== this.pieceCount * 20) throw new Error(`Transfer: ${options.pieceHashes.length / 20} piece hashes for ${this.pieceCount} pieces`)
     this.picker = new PiecePicker(options.have ?? new Bitfield(this.pieceCount), options.pieceLength, options.totalLength, { sequential: options.sequential ?? false })
     this.seeding = options.seed === true
@@ -142,6 +157,28 @@ export class Transfer implements TransferContext {
     this.#closed = true
     clearInterval(this.#timer)
     for (const peer of [...this.peers.values()]) peer.wire.close('transfer closed')
+    for (const source of this.legacySources) source.stop('transfer closed')
+  }
+
+  /** Outbound connections being set up. */
+  get dialing (): number {
+    return this.#dialing.size
+  }
+
+  /** How many distinct peers this transfer has worked with (connected BitTorrent peers, legacy peers). */
+  get everConnected (): number {
+    return this.#met.size
+  }
+
+  /** Stop with an error, for whoever waits on `completed` (a download that has no peer left). */
+  fail (err: Error): void {
+    if (this.#closed) return
+    this.#fatal(err)
+  }
+
+  /** Nothing more to fetch: complete, or closed. */
+  get ended (): boolean {
+    return this.#closed || this.complete
   }
 
   metadataSize (): number | undefined {
@@ -162,6 +199,60 @@ export class Transfer implements TransferContext {
       if (this.peers.size + this.#dialing.size >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER)) return
       this.#dial(host, port, id)
     }
+  }
+
+  /**
+   * Also fetch from legacy peers with GET_CHUNK (single-file torrents only: the legacy protocol serves one file, and
+   * `fileHash` names it). A peer whose chunks do not line up with the pieces is skipped, with a log line.
+   */
+  addLegacyPeers (list: readonly LegacyPeer[], options: LegacySourceOptions): void {
+    for (const peer of list) {
+      if (this.#closed || this.#isBanned(peer.ip, peer.port)) continue
+      let source: LegacySource
+      try {
+        source = new LegacySource(this, peer, { ...options, ...(this.#o.downloadLimit === undefined ? {} : { limit: this.#o.downloadLimit }) })
+      } catch (err) {
+        this.#o.onLog?.(`legacy peer ${peer.ip}:${peer.port} skipped: ${(err as Error).message}`)
+        continue
+      }
+      this.legacySources.add(source)
+      this.#met.add(source.id)
+      this.#o.onProgress?.(this)
+      void source.run().then(() => {
+        this.legacySources.delete(source)
+        if (source.stopReason !== '' && !this.ended) this.#log(source, `dropped: ${source.stopReason}`)
+        this.#o.onProgress?.(this)
+      })
+    }
+  }
+
+  // ---- RegionHost (legacy sources) ----
+
+  claimRegion (first: number, last: number): number[] {
+    if (this.#pendingWriteBytes > MAX_PENDING_WRITE_BYTES) return []
+    return this.picker.claimPieces(first, last)
+  }
+
+  deliverRegion (source: LegacySource, first: number, claimed: readonly number[], data: Buffer): void {
+    for (const index of claimed) {
+      const base = (index - first) * this.pieceLength
+      const size = this.picker.pieceSize(index)
+      for (let begin = 0; begin < size; begin += BLOCK_SIZE) {
+        const length = Math.min(BLOCK_SIZE, size - begin)
+        const target = this.blockTarget(source, index, begin, length)
+        if (target === undefined) continue
+        data.copy(target, 0, base + begin, base + begin + length)
+        this.blockReceived(source, index, begin, length)
+      }
+    }
+  }
+
+  releaseRegion (claimed: readonly number[]): void {
+    for (const index of claimed) {
+      const size = this.picker.pieceSize(index)
+      for (let begin = 0; begin < size; begin += BLOCK_SIZE) this.picker.requestDropped(index, begin)
+    }
+    for (const peer of this.peers.values()) peer.fillRequests(this.#now())
   }
 
   /** An inbound connection whose handshake named this torrent; `initial` holds the bytes already read. */
@@ -189,7 +280,7 @@ export class Transfer implements TransferContext {
     this.picker.requestDropped(block.index, block.begin)
   }
 
-  blockTarget (peer: PeerSession, index: number, begin: number, length: number): Buffer | undefined {
+  blockTarget (peer: BlockSource, index: number, begin: number, length: number): Buffer | undefined {
     if (index >= this.pieceCount || begin % BLOCK_SIZE !== 0 || length !== Math.min(BLOCK_SIZE, this.picker.pieceSize(index) - begin)) {
       this.#log(peer, `unexpected block ${index}:${begin}+${length}`)
       return undefined
@@ -203,10 +294,11 @@ export class Transfer implements TransferContext {
     return active.data.subarray(begin, begin + length)
   }
 
-  blockReceived (peer: PeerSession, index: number, begin: number, length: number): void {
+  blockReceived (peer: BlockSource, index: number, begin: number, length: number): void {
     const { status, pieceDone } = this.picker.blockReceived(index, begin)
     if (status !== 'new') return
     this.downloaded += length
+    if (peer instanceof LegacySource) this.downloadedWithGetChunk += length
     const active = this.#buffers.get(index)
     if (active !== undefined) active.blockPeers[begin / BLOCK_SIZE] = peer
     // Endgame: whoever else was asked for this block need not send it.
@@ -254,6 +346,10 @@ export class Transfer implements TransferContext {
     this.#log(peer, message)
   }
 
+  logLine (message: string): void {
+    this.#o.onLog?.(message)
+  }
+
   // ---- internals ----
 
   #dial (host: string, port: number, id: string): void {
@@ -293,6 +389,7 @@ export class Transfer implements TransferContext {
         const existing = this.peers.get(session.id)
         if (existing !== undefined) return { accept: false, reason: 'already connected' }
         this.peers.set(session.id, session)
+        this.#met.add(session.id)
         return { accept: true }
       },
       onReady: () => { session?.start() },
@@ -388,11 +485,11 @@ export class Transfer implements TransferContext {
     }
     this.hashFailures++
     this.picker.pieceFailed(index)
-    const contributors = [...new Set(active.blockPeers.filter((p): p is PeerSession => p !== undefined))]
+    const contributors = [...new Set(active.blockPeers.filter((p): p is BlockSource => p !== undefined))]
     this.#o.onPieceFailed?.(index, contributors.map(p => p.id))
     if (contributors.length === 1) {
       // Unambiguous: one peer sent every block.
-      this.#strike(contributors[0] as PeerSession, `piece ${index} failed its SHA-1 check (all blocks from this peer)`)
+      this.#strike(contributors[0] as BlockSource, `piece ${index} failed its SHA-1 check (all blocks from this peer)`)
       this.#releaseBuffer(active.data)
     } else if (this.#failed.size < MAX_FAILED_COPIES) {
       // Several peers filled it: keep the bad copy; when a good copy arrives, the differing blocks name the culprits.
@@ -426,15 +523,16 @@ export class Transfer implements TransferContext {
     }
   }
 
-  #strike (peer: PeerSession, reason: string): void {
+  #strike (peer: BlockSource, reason: string): void {
     peer.strikes++
     this.#log(peer, `strike ${peer.strikes}/${BAN_STRIKES}: ${reason}`)
     const key = banKey(peer.host, peer.port)
     if (peer.strikes < BAN_STRIKES || this.banned.has(key)) return
     const why = `${peer.strikes} pieces failed their SHA-1 check because of this peer's data (last: ${reason})`
     this.banned.set(key, why)
-    if (peer.wire.remote !== undefined) this.#bannedIds.add(peer.wire.remote.peerId.toString('hex'))
+    if (peer instanceof PeerSession && peer.wire.remote !== undefined) this.#bannedIds.add(peer.wire.remote.peerId.toString('hex'))
     this.#o.onBanned?.(peer.id, why)
+    if (peer instanceof LegacySource) { peer.stop(`banned: ${why}`); return }
     peer.wire.close(`banned: ${why}`)
   }
 
@@ -499,7 +597,7 @@ export class Transfer implements TransferContext {
     if (this.#pool.length < 32) this.#pool.push(buf)
   }
 
-  #log (peer: PeerSession | undefined, message: string): void {
+  #log (peer: BlockSource | undefined, message: string): void {
     this.#o.onLog?.(peer === undefined ? message : `${peer.id}: ${message}`)
   }
 }

@@ -58,8 +58,9 @@ test('download by file hash, from three peers at once; a second download fetches
   for (const s of sharers) s.proc.kill('SIGINT')
   for (const s of sharers) {
     await s.proc.exited
-    const served = Number(s.proc.stdout().match(/Stopped sharing \((\d+) chunk/)?.[1] ?? -1)
-    assert.ok(served > 0, `every peer served some chunks, got ${served}`)
+    // Our sharers announce the file over BitTorrent too, so the download takes it from them that way.
+    const stats = s.proc.stdout().match(/Stopped sharing \((\d+) chunk\(s\) served, (.+?) uploaded over BitTorrent\)/)
+    assert.ok(stats !== null && (Number(stats[1]) > 0 || stats[2] !== '0 B'), `every peer served part of the file: ${stats?.[0] ?? s.proc.stdout()}`)
   }
   const again = await runCli(['download', 'movie.mp4', '--tracker', url, '--out', out, '--json'], { cwd: dir })
   assert.equal(again.code, 0, again.stderr)
@@ -108,11 +109,19 @@ test('a peer serving corrupt bytes: hash mismatch, exit 7, nothing kept under th
   // The sharer serves the original path: change it underneath so it sends other bytes of the same size.
   await randomFile(dir, 'doc.pdf', 3 * MIB)
   const out = join(dir, 'got')
-  const result = await runCli(['download', 'doc.pdf', '--tracker', url, '--out', out], { cwd: dir })
+  // GET_CHUNK, as the seed: the whole-file check fails.
+  const result = await runCli(['download', 'doc.pdf', '--tracker', url, '--out', out, '--protocol', 'get-chunk'], { cwd: dir })
   assert.equal(result.code, 7)
   assert.match(result.stderr, new RegExp(`Hash mismatch! Expected ${file.sha1}, got [0-9a-f]{40}`))
   assert.equal(result.stderr.includes('    at '), false, 'no stack trace')
   assert.deepEqual(readdirSync(out), [], 'the corrupt file is deleted')
+  // BitTorrent (the default with our sharers): every piece fails its check, the sharer is banned, and with nobody
+  // left the download fails at once, keeping nothing.
+  const bt = await runCli(['download', 'doc.pdf', '--tracker', url, '--out', out, '--host', '127.0.0.1'], { cwd: dir })
+  assert.equal(bt.code, 7, bt.stderr)
+  assert.match(bt.stderr, /Banned peer 127\.0\.0\.1:\d+: 3 pieces failed their SHA-1 check/)
+  assert.match(bt.stderr, /Error: Hash mismatch: every peer sent pieces that failed their SHA-1 check, and was banned/)
+  assert.deepEqual(readdirSync(out), [], 'no partial file either: it held no verified piece')
 })
 
 test('unreachable and silent peers: skipped when an honest one exists, exit 6 when none', async (t) => {

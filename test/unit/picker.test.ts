@@ -87,3 +87,21 @@ test('bitfields refuse the wrong length and spare bits', () => {
   assert.equal(b.complete, true)
   assert.throws(() => b.set(9), { code: 'ERR_BAD_INDEX' })
 })
+
+test('a GET_CHUNK region claims only the pieces nobody works on; dropped claims can be taken again', () => {
+  const have = new Bitfield(6)
+  have.set(0)
+  const picker = new PiecePicker(have, 2 * BLOCK, 6 * 2 * BLOCK, { sequential: true })
+  const out: BlockRef[] = []
+  picker.pick(peerWith(6, [1]), 1, out, never)
+  assert.deepEqual(out, [{ index: 1, begin: 0, length: BLOCK }], 'a BitTorrent peer started piece 1')
+  assert.deepEqual(picker.claimPieces(0, 3), [2, 3], 'had (0) and started (1) pieces are left out')
+  assert.deepEqual(picker.claimPieces(2, 3), [], 'claimed pieces are taken')
+  const other: BlockRef[] = []
+  picker.pick('all', 5, other, never)
+  assert.deepEqual(other.map(b => `${b.index}:${b.begin / BLOCK}`), ['1:1', '4:0', '4:1', '5:0', '5:1'], 'BitTorrent peers get the unclaimed blocks first')
+  for (const b of [0, BLOCK]) picker.requestDropped(2, b)
+  assert.deepEqual(picker.claimPieces(2, 2), [2], 'given back whole, piece 2 can be claimed again')
+  assert.equal(picker.blockReceived(3, 0).status, 'new')
+  assert.equal(picker.blockReceived(3, BLOCK).pieceDone, true, 'claimed blocks arrive like requested ones')
+})

@@ -19,6 +19,7 @@ export async function downloadCommand (target: string, options: DownloadCommandO
   if (isMagnet(target)) return await torrentDownload({ magnet: target }, options, ctx, { mode, say, emit, progress })
   if (await isTorrentFile(target)) return await torrentDownload({ torrentPath: target }, options, ctx, { mode, say, emit, progress })
   say(`Looking up file: ${target}`)
+  let listedChunks = 0
   try {
     const outcome = await downloadFile({
       target,
@@ -26,14 +27,27 @@ export async function downloadCommand (target: string, options: DownloadCommandO
       outDir: options.out,
       workers: options.workers,
       signal: ctx.signal,
+      protocol: options.protocol,
       onLookup: (lookup) => {
+        listedChunks = Math.max(0, ...lookup.peers.map(p => p.chunks.length))
         emit({ event: 'lookup', file_name: lookup.file_name, file_hash: lookup.file_hash, file_size: lookup.file_size, peers: lookup.peers.length })
         if (ctx.verbose) ctx.err(`Tracker response: ${JSON.stringify({ ...lookup, peers: lookup.peers.map(p => ({ ip: p.ip, port: p.port, chunks: p.chunks.length })) })}`)
       },
-      onStart: ({ chunks, peers }) => {
-        say(`Starting download — ${chunks} chunks from ${peers} peer(s)...`)
-        emit({ event: 'start', chunks, peers })
+      onStart: ({ protocol, chunks, peers, legacyPeers }) => {
+        // The seed's line first, in the seed's words (chunks as the tracker lists them), then how they are fetched.
+        say(`Starting download — ${listedChunks} chunks from ${peers} peer(s)...`)
+        if (protocol === 'bittorrent') say(`Over BitTorrent: ${chunks} pieces, each checked by SHA-1${legacyPeers > 0 ? `; ${legacyPeers} legacy peer(s) with GET_CHUNK` : ''}`)
+        emit({ event: 'start', protocol, chunks, peers, legacy_peers: legacyPeers })
       },
+      onResume: ({ verified, pieces }) => {
+        say(`Resuming: ${verified} of ${pieces} pieces already verified in the partial download`)
+        emit({ event: 'resume', verified, pieces })
+      },
+      ...(options.port === undefined ? {} : { port: options.port }),
+      host: options.host,
+      ...limits(options),
+      ...(ctx.verbose ? { onLog: (m: string) => { ctx.err(m) } } : {}),
+      onBanned: (peer: string, reason: string) => { warnBanned(peer, reason, ctx, { mode, say, emit, progress }) },
       onProgress: (p) => { progress.update(p) },
       onEvent: (e) => {
         if (e.type === 'chunk-failed' && ctx.verbose) ctx.err(`chunk ${e.index} from ${e.peer} failed: ${e.error}`)
@@ -51,12 +65,16 @@ export async function downloadCommand (target: string, options: DownloadCommandO
       say(`Saved to: ${outcome.path}`)
       say(`✅ File integrity verified: ${outcome.fileHash}`)
       say(`Download complete! ${formatBytes(outcome.size)} in ${(outcome.elapsedMs / 1000).toFixed(2)} s (${formatRate(outcome.size * 1000 / Math.max(outcome.elapsedMs, 1))})`)
+      const { bittorrent, getChunk } = outcome.received
+      if (bittorrent > 0 && getChunk > 0) say(`Received ${formatBytes(bittorrent)} over BitTorrent and ${formatBytes(getChunk)} with GET_CHUNK`)
     }
     emit({
       event: 'done',
       path: outcome.path,
       file_hash: outcome.fileHash,
       file_size: outcome.size,
+      bittorrent_bytes: outcome.received.bittorrent,
+      get_chunk_bytes: outcome.received.getChunk,
       elapsed_ms: outcome.elapsedMs,
       already_present: outcome.alreadyPresent,
       max_rss_kb: process.resourceUsage().maxRSS
@@ -67,6 +85,13 @@ export async function downloadCommand (target: string, options: DownloadCommandO
   } finally {
     progress.finish()
   }
+}
+
+/** A peer was banned for corrupt data: a warning line (and a JSON event), as a dropped peer gets. */
+function warnBanned (peer: string, reason: string, ctx: CommandContext, out: Output): void {
+  out.progress.finish()
+  if (out.mode !== 'quiet' && out.mode !== 'json') ctx.err(`⚠️  Banned peer ${peer}: ${reason}`)
+  out.emit({ event: 'peer-banned', peer, reason })
 }
 
 /** `download NAME --seed`: share the verified file, as `share` would, until Ctrl+C. */
@@ -140,7 +165,8 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
         say('Download complete; seeding it. Press Ctrl+C to stop.')
         emit({ event: 'seeding' })
       },
-      ...(ctx.verbose ? { onLog: (m: string) => { ctx.err(m) } } : {})
+      ...(ctx.verbose ? { onLog: (m: string) => { ctx.err(m) } } : {}),
+      onBanned: (peer: string, reason: string) => { warnBanned(peer, reason, ctx, out) }
     })
     progress.finish()
     if (outcome.alreadyPresent) say(`Already downloaded: ${outcome.path} (every piece verified, nothing fetched)`)

@@ -2,6 +2,7 @@
  * `p2pshare share FILE`: the seed's `--share`. Prints the seed's lines, plus the file's BitTorrent info hash and magnet
  * link (the same as `create FILE` gives), then serves until Ctrl+C.
  */
+import { formatBytes } from '../format.js'
 import { trackerBaseUrl } from '../../discovery/index.js'
 import { defaultAdvertiseIp, SharingPeer } from '../../node/index.js'
 import { RateLimiter } from '../../swarm/index.js'
@@ -40,6 +41,6 @@ export async function shareCommand (file: string, options: ShareCommandOptions, 
   ctx.out('Peer is now online. Press Ctrl+C to stop.')
   await untilAborted(ctx.signal)
   await peer.close()
-  ctx.out(`Stopped sharing (${peer.stats.served} chunk(s) served).`)
+  ctx.out(`Stopped sharing (${peer.stats.served} chunk(s) served, ${formatBytes(peer.transfer?.uploaded ?? 0)} uploaded over BitTorrent).`)
   return 0
 }

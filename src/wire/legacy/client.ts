@@ -25,6 +25,16 @@ export interface FetchChunkOptions {
   connectTimeoutMs?: number
   idleTimeoutMs?: number
   signal?: AbortSignal
+  /** A download rate limit shared with other transfers: past its budget the socket is not read until it refills. */
+  limit?: Throttle
+}
+
+/** The part of a rate limiter (swarm/rate-limiter.ts) a socket needs. */
+export interface Throttle {
+  readonly limited: boolean
+  charge: (bytes: number) => void
+  available: () => boolean
+  whenAvailable: (fn: () => void) => void
 }
 
 export class PeerError extends P2PError {}
@@ -58,8 +68,16 @@ export async function fetchChunk (options: FetchChunkOptions): Promise<Buffer> {
     }
     const onAbort = (): void => { finish(new AbortError()) }
 
+    const limit = options.limit?.limited === true ? options.limit : undefined
     const onData = (nread: number, buf: Buffer): boolean => {
       if (settled) return false
+      if (limit !== undefined) {
+        limit.charge(nread)
+        if (!limit.available()) {
+          socket.pause()
+          limit.whenAvailable(() => { if (!settled) socket.resume() })
+        }
+      }
       let pos = 0
       if (mode === 'start') {
         mode = buf[0] === 0 ? 'binary' : 'text'

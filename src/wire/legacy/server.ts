@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net'
 import { chunkCount, chunkRange, DIALECT_CHUNK_SIZE, type LegacyDialect } from '../../content/index.js'
 import { LEGACY_SEND_IDLE_TIMEOUT_MS } from '../../constants.js'
+import type { Throttle } from './client.js'
 import { LEGACY_ERRORS, parseChunkRequest } from './codec.js'
 
 /** What the chunk server needs from the files it shares. */
@@ -29,7 +30,10 @@ function releaseBuffer (buf: Buffer): void {
 
 export type LegacyOutcome = 'served' | 'not-found' | 'out-of-range' | 'bad-request' | 'invalid' | 'io-error'
 
-export async function serveChunkRequest (socket: Socket, request: Uint8Array, source: ChunkSource, dialect: LegacyDialect): Promise<LegacyOutcome> {
+/** Under an upload limit, a chunk goes out in slices of this size, each when the budget allows. */
+const THROTTLED_SLICE_BYTES = 64 * 1024
+
+export async function serveChunkRequest (socket: Socket, request: Uint8Array, source: ChunkSource, dialect: LegacyDialect, limit?: Throttle): Promise<LegacyOutcome> {
   socket.setTimeout(LEGACY_SEND_IDLE_TIMEOUT_MS, () => socket.destroy())
   const parsed = parseChunkRequest(request)
   if (parsed.type === 'invalid') {
@@ -66,10 +70,30 @@ export async function serveChunkRequest (socket: Socket, request: Uint8Array, so
   if (socket.destroyed) { releaseBuffer(out); return 'served' }
   if (dialect === 'published') {
     out.writeUInt32BE(length, 0)
-    socket.end(out, () => { releaseBuffer(out) })
+    if (limit?.limited === true) sendThrottled(socket, out, limit)
+    else socket.end(out, () => { releaseBuffer(out) })
   } else {
-    socket.end(out.toString('base64'))
+    const text = Buffer.from(out.toString('base64'))
     releaseBuffer(out)
+    if (limit?.limited === true) sendThrottled(socket, text, limit)
+    else socket.end(text)
   }
   return 'served'
+}
+
+/** Send `data` and end the socket, a slice at a time as the limit's budget allows; the buffer goes back to the pool. */
+function sendThrottled (socket: Socket, data: Buffer, limit: Throttle): void {
+  let pos = 0
+  const step = (): void => {
+    while (pos < data.length) {
+      if (socket.destroyed) { releaseBuffer(data); return }
+      if (!limit.available()) { limit.whenAvailable(step); return }
+      const end = Math.min(data.length, pos + THROTTLED_SLICE_BYTES)
+      limit.charge(end - pos)
+      socket.write(data.subarray(pos, end))
+      pos = end
+    }
+    socket.end(() => { releaseBuffer(data) })
+  }
+  step()
 }

@@ -1,0 +1,141 @@
+/**
+ * One download by name from BitTorrent peers (ours) and legacy GET_CHUNK peers (the seed's Python peers) at once;
+ * a legacy peer that serves corrupt chunks is banned; a name download resumes; rate limits hold on GET_CHUNK too.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { createServer, type Server } from 'node:net'
+import { join } from 'node:path'
+import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
+import { cli, python, runCli, runToEnd, startSharer, startTracker, type Proc } from '../helpers/process.js'
+
+const MIB = 1024 * 1024
+
+function events (stdout: string): Array<Record<string, unknown>> {
+  return stdout.split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l) as Record<string, unknown>)
+}
+
+async function pythonSharer (dir: string, file: string, trackerUrl: string, t: TestContext): Promise<Proc> {
+  const proc = python('hybrid_peer.py', ['--share', file, '--port', '0', '--tracker', trackerUrl, '--library', join(dir, 'py-lib')], { cwd: dir, t })
+  await proc.waitFor(/Peer is now online/)
+  return proc
+}
+
+/** A GET_CHUNK server that answers every request with the right length of wrong bytes (published dialect). */
+async function lyingLegacyPeer (t: TestContext): Promise<{ port: number, served: () => number }> {
+  let served = 0
+  const server: Server = createServer((socket) => {
+    socket.once('data', (request) => {
+      const id = Number(request.toString().trim().split(' ')[2])
+      if (!Number.isInteger(id)) { socket.destroy(); return }
+      served++
+      const out = Buffer.alloc(4 + MIB, 0x5a)
+      out.writeUInt32BE(MIB, 0)
+      socket.end(out)
+    })
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => { server.close() })
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return { port: address.port, served: () => served }
+}
+
+async function register (trackerUrl: string, body: Record<string, unknown>): Promise<void> {
+  const reply = await fetch(`${trackerUrl}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  assert.equal(reply.status, 200, await reply.text())
+}
+
+test('a name download takes pieces from BitTorrent peers and from Python GET_CHUNK peers together', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'mixed.bin', 6 * MIB + 12_345)
+  // Our sharer is slowed to 1 MiB/s so the download surely needs both kinds of peer.
+  await startSharer(dir, file.path, url, t, ['-u', '1024'])
+  await pythonSharer(dir, file.path, url, t)
+
+  const result = await runCli(['download', 'mixed.bin', '--tracker', url, '--out', join(dir, 'got'), '--host', '127.0.0.1', '--json'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(result.code, 0, result.stderr)
+  const all = events(result.stdout)
+  const start = all.find(e => e.event === 'start')
+  assert.equal(start?.protocol, 'bittorrent', JSON.stringify(start))
+  assert.equal(start?.legacy_peers, 1, 'the Python peer is fetched with GET_CHUNK')
+  const done = all.find(e => e.event === 'done')
+  assert.ok(typeof done?.bittorrent_bytes === 'number' && done.bittorrent_bytes > 0, `bytes over BitTorrent: ${JSON.stringify(done)}`)
+  assert.ok(typeof done.get_chunk_bytes === 'number' && done.get_chunk_bytes > 0, 'bytes with GET_CHUNK')
+  assert.ok(done.bittorrent_bytes + done.get_chunk_bytes >= file.sha1.length, 'both counted')
+  assert.equal(sha1Of(join(dir, 'got', file.sha1)), file.sha1, 'stored by hash, as the seed does')
+})
+
+test('a legacy peer that serves corrupt chunks is banned, and the download completes from the honest peer', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'liar.bin', 8 * MIB)
+  const honest = await startSharer(dir, file.path, url, t, ['-u', '4096'])
+  const liar = await lyingLegacyPeer(t)
+  await register(url, { file_name: 'liar.bin', file_hash: file.sha1, file_size: 8 * MIB, chunks: [...Array(8).keys()], ip: '127.0.0.1', port: liar.port })
+
+  const result = await runCli(['download', file.sha1, '--tracker', url, '--out', join(dir, 'got'), '--host', '127.0.0.1', '--json'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(result.code, 0, result.stderr)
+  const banned = events(result.stdout).filter(e => e.event === 'peer-banned')
+  assert.equal(banned.length, 1, JSON.stringify(banned))
+  assert.match(String(banned[0]?.peer), new RegExp(`127\\.0\\.0\\.1:${liar.port} \\(GET_CHUNK\\)`))
+  assert.match(String(banned[0]?.reason), /failed their SHA-1 check/)
+  assert.ok(liar.served() >= 1)
+  assert.notEqual(honest.port, liar.port)
+  assert.equal(sha1Of(join(dir, 'got', file.sha1)), file.sha1)
+})
+
+test('an interrupted name download resumes from <hash>.part, keeping its verified pieces', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'resume-name.bin', 8 * MIB)
+  const slow = await startSharer(dir, file.path, url, t, ['-u', '1024'])
+  const out = join(dir, 'got')
+  const first = cli(['download', 'resume-name.bin', '--tracker', url, '--out', out, '--host', '127.0.0.1', '--json'], { cwd: dir, t })
+  await first.waitFor(/"event":"progress","downloaded":[1-9]/, 30_000)
+  first.kill('SIGINT')
+  assert.equal((await first.exited).code, 130)
+  assert.ok(existsSync(join(out, `${file.sha1}.part`)), 'the partial download is kept')
+  slow.proc.kill('SIGKILL')
+  await slow.proc.exited
+
+  await startSharer(dir, file.path, url, t)
+  const second = await runCli(['download', 'resume-name.bin', '--tracker', url, '--out', out, '--host', '127.0.0.1', '--json'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(second.code, 0, second.stderr)
+  const resume = events(second.stdout).find(e => e.event === 'resume')
+  assert.ok(typeof resume?.verified === 'number' && resume.verified > 0 && resume.verified < (resume.pieces as number), JSON.stringify(resume))
+  assert.equal(sha1Of(join(out, file.sha1)), file.sha1)
+  assert.ok(!existsSync(join(out, `${file.sha1}.part`)))
+})
+
+test('-d limits a GET_CHUNK-only download', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'limited.bin', 2 * MIB)
+  // A Python peer registers no info hash: the download is GET_CHUNK only.
+  await pythonSharer(dir, file.path, url, t)
+  const limited = await runCli(['download', 'limited.bin', '--tracker', url, '--out', join(dir, 'got'), '-d', '512', '--json'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(limited.code, 0, limited.stderr)
+  assert.equal(events(limited.stdout).find(e => e.event === 'start')?.protocol, 'legacy')
+  const done = events(limited.stdout).find(e => e.event === 'done')
+  // 2 MiB at 512 KiB/s, less the bucket's first quarter-second burst, is at least 3.75 s (unlimited: ~0.05 s).
+  assert.ok(typeof done?.elapsed_ms === 'number' && done.elapsed_ms >= 3_500, `took ${String(done?.elapsed_ms)} ms under -d 512`)
+  assert.equal(sha1Of(join(dir, 'got', file.sha1)), file.sha1)
+})
+
+test('share -u limits its GET_CHUNK replies too', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'limited-up.bin', 2 * MIB)
+  await startSharer(dir, file.path, url, t, ['-u', '512'])
+  // The Python downloader speaks GET_CHUNK only, and this sharer is its only peer.
+  const started = performance.now()
+  const py = await runToEnd(python('hybrid_peer.py', ['--download', 'limited-up.bin', '--tracker', url, '--library', join(dir, 'py-got')], { cwd: dir }), 60_000)
+  const elapsed = performance.now() - started
+  assert.equal(py.code, 0, py.stdout)
+  assert.equal(sha1Of(join(dir, 'py-got', file.sha1)), file.sha1)
+  assert.ok(elapsed >= 3_500, `took ${Math.round(elapsed)} ms from a sharer at -u 512`)
+})
