@@ -3,6 +3,7 @@ export class RateMeter {
   readonly #windowMs: number
   #bytes = 0
   #rate = 0
+  #age = 0
   #since: number
 
   constructor (now: number, windowMs = 5_000) {
@@ -18,7 +19,10 @@ export class RateMeter {
   update (now: number): number {
     const elapsed = Math.max(1, now - this.#since)
     const instant = this.#bytes * 1000 / elapsed
-    const weight = Math.min(1, elapsed / this.#windowMs)
+    // Within the first window the estimate is the plain average so far: a new connection's rate is known after one
+    // update, not ramped up over five (which held request pipelines at their minimum for seconds).
+    this.#age += elapsed
+    const weight = Math.min(1, elapsed / Math.min(this.#windowMs, this.#age))
     this.#rate = this.#rate * (1 - weight) + instant * weight
     this.#bytes = 0
     this.#since = now

@@ -29,6 +29,8 @@ export const BAN_STRIKES = 3
 const MAX_FAILED_COPIES = 16
 /** Verified pieces waiting for the disk, at most; past it no new blocks are requested until writes catch up. */
 export const MAX_PENDING_WRITE_BYTES = 32 * 1024 * 1024
+/** Timers, rate estimates and request pipelines are revisited this often (a new peer's rate is known in 0.25 s). */
+const TICK_MS = 250
 /** Connect timeout for outbound connections. */
 export const CONNECT_TIMEOUT_MS = 10_000
 
@@ -148,7 +150,7 @@ export class Transfer implements TransferContext, RegionHost {
   }
 
   start (): void {
-    this.#timer = setInterval(() => { this.#tick() }, 1_000)
+    this.#timer = setInterval(() => { this.#tick() }, TICK_MS)
     this.#timer.unref()
   }
 
@@ -323,8 +325,9 @@ export class Transfer implements TransferContext, RegionHost {
       if (peer.fast) peer.wire.write(encode.reject(block.index, block.begin, block.length))
       return
     }
+    // Sent once the socket read that brought the request is handled (onReceived): the blocks of a whole batch of
+    // requests then go out corked together, rather than one write system call per block.
     peer.uploadQueue.push(block)
-    this.#pumpUploads(peer)
   }
 
   wantsUnchoke (peer: PeerSession): void {
@@ -398,8 +401,12 @@ export class Transfer implements TransferContext, RegionHost {
       onBlockData: (d, o) => { session?.onBlockData(d, o) },
       onBlockEnd: () => { session?.onBlockEnd() },
       onDrain: () => { if (session !== undefined) this.#pumpUploads(session) },
-      // Requests go out once per socket read, in one write, rather than one packet per block received.
-      onReceived: () => { session?.fillRequests(this.#now()) },
+      // Once per socket read: the requests it calls for go out in one write, the blocks it asked for corked together.
+      onReceived: () => {
+        if (session === undefined) return
+        session.fillRequests(this.#now())
+        this.#pumpUploads(session)
+      },
       onClose: (reason) => { if (session !== undefined) this.closed(session, reason) }
     })
     return wire

@@ -98,6 +98,20 @@ export const encode = {
   suggest: (index: number): Buffer => withIndex(MSG.suggest, index),
   allowedFast: (index: number): Buffer => withIndex(MSG.allowedFast, index),
   request: (index: number, begin: number, length: number): Buffer => blockRef(MSG.request, index, begin, length),
+  /** Several requests in one buffer (one write for a whole batch). */
+  requests (blocks: ReadonlyArray<{ index: number, begin: number, length: number }>): Buffer {
+    const out = Buffer.allocUnsafe(17 * blocks.length)
+    let at = 0
+    for (const b of blocks) {
+      out.writeUInt32BE(13, at)
+      out[at + 4] = MSG.request
+      out.writeUInt32BE(b.index, at + 5)
+      out.writeUInt32BE(b.begin, at + 9)
+      out.writeUInt32BE(b.length, at + 13)
+      at += 17
+    }
+    return out
+  },
   cancel: (index: number, begin: number, length: number): Buffer => blockRef(MSG.cancel, index, begin, length),
   reject: (index: number, begin: number, length: number): Buffer => blockRef(MSG.reject, index, begin, length),
   bitfield (bitfield: Uint8Array): Buffer {
