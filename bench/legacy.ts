@@ -401,7 +401,7 @@ async function timedDownload (impl: Impl, env: Environment, swarm: Swarm, file: 
   const timeFile = join(swarm.dir, `download-${run}.time`)
   mkdirSync(outDir, { recursive: true })
   const [command, ...args] = impl === 'ours'
-    ? [process.execPath, CLI, 'download', file.name, '--tracker', swarm.trackerUrl, '--out', outDir, '--json']
+    ? [process.execPath, CLI, 'download', file.name, '--tracker', swarm.trackerUrl, '--out', outDir, '--json', '--protocol', 'get-chunk']
     : [env.python, '-u', join(SEED_DIR, 'hybrid_peer.py'), '--download', file.name, '--tracker', swarm.trackerUrl, '--library', outDir, '--max-rss-report']
   if (command === undefined) throw new Error('no command')
   const wrapped: [string, string[]] = env.gnuTime ? [GNU_TIME, ['-f', '%M', '-o', timeFile, command, ...args]] : [command, args]
