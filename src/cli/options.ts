@@ -8,7 +8,7 @@ import {
   DEFAULT_LEGACY_WORKERS, DEFAULT_LIBRARY_DIR, DEFAULT_PEER_PORT, DEFAULT_TRACKER_HOST, DEFAULT_TRACKER_PORT, DEFAULT_TRACKER_URL
 } from '../constants.js'
 import { isPieceLength, parsePieceLength, type LegacyDialect } from '../content/index.js'
-import { trackerBaseUrl } from '../discovery/index.js'
+import { announceUrl } from '../discovery/index.js'
 
 export interface TrackerCommandOptions {
   host: string
@@ -79,7 +79,7 @@ export interface CreateCommandOptions {
 
 /**
  * The announce URL for what a user typed after `--tracker`: a tracker's base URL (`http://host:5000`, `host:5000`) or
- * its announce URL become `<base>/announce`; a UDP tracker (`udp://host:port`, BEP 15) is taken as it is.
+ * its announce URL become `<base>/announce` (an announce URL keeps its query, e.g. a passkey); a UDP tracker (`udp://host:port`, BEP 15) is taken as it is.
  */
 export function trackerAnnounceUrl (input: string): string {
   if (/^udp:\/\//i.test(input.trim())) {
@@ -93,7 +93,8 @@ export function trackerAnnounceUrl (input: string): string {
     return url.href
   }
   try {
-    return `${trackerBaseUrl(input)}/announce`
+    // An announce URL is kept whole, query included (a private tracker's passkey lives there).
+    return announceUrl(input)
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message)
   }

@@ -65,12 +65,13 @@ test('create a folder: several trackers, private, chosen piece length and output
   writeFileSync(join(dir, 'album', 'b.txt'), 'bb')
   writeFileSync(join(dir, 'album', 'disc 2', 'a.txt'), 'a')
   const result = await runCli(['create', 'album', '-o', 'out.torrent', '-t', 'tracker.example:6969', '-t', 'udp://tracker.example:6969',
-    '--private', '--piece-length', '64K'], { cwd: dir })
+    '-t', 'http://private.example/announce?passkey=abc123', '--private', '--piece-length', '64K'], { cwd: dir })
   assert.equal(result.code, 0, result.stderr)
   const m = parseMetainfo(readFileSync(join(dir, 'out.torrent')))
   assert.equal(m.info.private, true)
   assert.equal(m.info.pieceLength, 64 * 1024)
-  assert.deepEqual(m.trackers, ['http://tracker.example:6969/announce', 'udp://tracker.example:6969'])
+  assert.deepEqual(m.trackers, ['http://tracker.example:6969/announce', 'udp://tracker.example:6969', 'http://private.example/announce?passkey=abc123'],
+    'an announce URL keeps its passkey')
   assert.deepEqual(m.info.files.map(f => f.path), ['album/b.txt', 'album/disc 2/a.txt'])
   const shown = await runCli(['info', 'out.torrent'], { cwd: dir })
   assert.match(shown.stdout, /^Files: 2\n +2 B {2}album\/b\.txt\n +1 B {2}album\/disc 2\/a\.txt$/m)
