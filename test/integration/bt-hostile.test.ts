@@ -11,15 +11,17 @@ import { join } from 'node:path'
 import { bencode, Bitfield } from '../../src/content/index.js'
 import { PeerListener } from '../../src/node/index.js'
 import { PieceStore } from '../../src/storage/index.js'
-import { Transfer } from '../../src/swarm/index.js'
-import { decodeHandshake, decodeMetadataMessage, encode, encodeHandshake, MessageDecoder, type Message } from '../../src/wire/index.js'
+import { fetchMetadata, Transfer } from '../../src/swarm/index.js'
+import { createServer } from 'node:net'
+import { decodeHandshake, decodeMetadataMessage, encode, encodeExtendedHandshake, encodeHandshake, encodeMetadataMessage, MessageDecoder, type Message } from '../../src/wire/index.js'
 import { tempDir } from '../helpers/files.js'
 
 const PIECE = 16 * 1024
 
-async function seed (t: TestContext): Promise<{ port: number, infoHash: Buffer, info: Buffer }> {
+/** A seeding transfer; `served` replaces the info dictionary it hands out over ut_metadata (a lying peer). */
+async function seed (t: TestContext, served?: (info: Buffer) => Buffer, content?: Buffer): Promise<{ port: number, infoHash: Buffer, info: Buffer, data: Buffer }> {
   const dir = tempDir(t)
-  const data = randomBytes(4 * PIECE)
+  const data = content ?? randomBytes(4 * PIECE)
   writeFileSync(join(dir, 'f'), data)
   const pieces = Buffer.concat([0, 1, 2, 3].map(i => createHash('sha1').update(data.subarray(i * PIECE, (i + 1) * PIECE)).digest()))
   const info = bencode({ length: data.length, name: 'f', 'piece length': PIECE, pieces })
@@ -28,11 +30,11 @@ async function seed (t: TestContext): Promise<{ port: number, infoHash: Buffer, 
   const ref: { transfer?: Transfer } = {}
   const listener = new PeerListener({ host: '127.0.0.1', port: 0, source: { size: () => undefined, readInto: async () => {} }, dialect: 'published', torrents: (h) => h.equals(infoHash) ? ref.transfer : undefined })
   const { port } = await listener.listen()
-  const transfer = new Transfer({ infoHash, pieceHashes: pieces, pieceLength: PIECE, totalLength: data.length, store, have: Bitfield.full(4), peerId: randomBytes(20), listenPort: port, metadata: info, seed: true })
+  const transfer = new Transfer({ infoHash, pieceHashes: pieces, pieceLength: PIECE, totalLength: data.length, store, have: Bitfield.full(4), peerId: randomBytes(20), listenPort: port, metadata: served?.(info) ?? info, seed: true })
   ref.transfer = transfer
   transfer.start()
   t.after(async () => { transfer.close(); await listener.close(); store.close() })
-  return { port, infoHash, info }
+  return { port, infoHash, info, data }
 }
 
 /** A scripted peer: sends its handshake, collects what comes back as messages. */
@@ -107,4 +109,39 @@ test('hostile messages cost the sender its connection: bad bencode, a bitfield t
   await honest.next('haveAll')
   honest.socket.write(encode.interested())
   assert.equal((await honest.next('unchoke')).type, 'unchoke')
+})
+
+/** A peer that offers metadata of `size` bytes and answers every request with a piece of the wrong length. */
+async function shortMetadataPeer (t: TestContext, infoHash: Buffer, size: number): Promise<number> {
+  const server = createServer((socket) => {
+    socket.on('error', () => {})
+    socket.once('data', () => {
+      socket.write(encodeHandshake({ infoHash, peerId: randomBytes(20), extensions: { extended: true, fast: false, dht: false } }))
+      socket.write(encode.extended(0, encodeExtendedHandshake({ m: { ut_metadata: 2 }, metadataSize: size })))
+      socket.on('data', () => {
+        socket.write(encode.extended(1, encodeMetadataMessage({ type: 'data', piece: 0, totalSize: size, data: Buffer.alloc(10) })))
+      })
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => { server.close() })
+  return (server.address() as { port: number }).port
+}
+
+test('ut_metadata from peers: wrong bytes or pieces of the wrong size are refused, and an honest peer is used', async (t) => {
+  const honest = await seed(t)
+  const liar = await seed(t, (info) => Buffer.concat([info.subarray(0, info.length - 1), Buffer.from('x')]), honest.data)
+  const short = await shortMetadataPeer(t, honest.infoHash, honest.info.length)
+  const logs: string[] = []
+  const base = { infoHash: honest.infoHash, peerId: randomBytes(20), listenPort: 1, onLog: (m: string) => { logs.push(m) } }
+  const peers = [{ host: '127.0.0.1', port: liar.port }, { host: '127.0.0.1', port: short }]
+  await assert.rejects(fetchMetadata({ ...base, peers }), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_NO_METADATA')
+    assert.match(err.message, /metadata does not match the info hash/)
+    assert.match(err.message, /metadata piece 0 of the wrong size/)
+    return true
+  })
+  const got = await fetchMetadata({ ...base, peers: [...peers, { host: '127.0.0.1', port: honest.port }] })
+  assert.ok(got.equals(honest.info), 'the honest peer\'s copy, checked against the info hash')
+  assert.ok(logs.some(l => l.includes('does not match the info hash')))
 })
