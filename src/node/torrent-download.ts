@@ -174,7 +174,7 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
 function storeFiles (meta: Metainfo, outDir: string, suffix: string): StoreFile[] {
   return meta.info.files.map(f => {
     const [top, ...rest] = f.path.split('/')
-    return { path: resolveInside(outDir, [`${top ?? ''}${suffix}`, ...rest].join('/')), length: f.length }
+    return { path: resolveInside(outDir, [`${top ?? ''}${suffix}`, ...rest].join('/')), length: f.length, padding: f.padding }
   })
 }
 
@@ -202,6 +202,7 @@ export async function verifiedPieces (store: PieceStore, info: ParsedInfo): Prom
 async function isComplete (meta: Metainfo, outDir: string, suffix: string): Promise<boolean> {
   const files = storeFiles(meta, outDir, suffix)
   for (const f of files) {
+    if (f.padding === true) continue
     try {
       if ((await stat(f.path)).size !== f.length) return false
     } catch {

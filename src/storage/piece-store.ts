@@ -12,6 +12,8 @@ export interface StoreFile {
   /** Where the file's bytes live (already resolved inside the output folder). */
   path: string
   length: number
+  /** A BEP 47 padding file: zeros, never created on disk, never written, read as zeros. */
+  padding?: boolean
 }
 
 /** A block to send, and the call that says the socket is done with it (so its piece buffer can be reused). */
@@ -25,7 +27,7 @@ interface CachedPiece { buf: Buffer, size: number, refs: number, evicted: boolea
 /** Spare piece buffers kept for the upload cache. */
 const MAX_FREE_UPLOAD_BUFFERS = 8
 
-interface Span { fileIndex: number, fileOffset: number, length: number, at: number }
+interface Span { fileIndex: number, fileOffset: number, length: number, at: number, padding: boolean }
 
 /** Pieces kept in memory for uploads: several peers asking for the same rare pieces are served from one read. */
 const UPLOAD_CACHE_BYTES = 16 * 1024 * 1024
@@ -39,6 +41,9 @@ export class PieceStore {
   readonly pieceCount: number
   readonly #files: Array<StoreFile & { offset: number }>
   readonly #fds = new Map<number, number>()
+  /** Asynchronous reads and writes under way per descriptor: an fd evicted meanwhile is closed once they end. */
+  readonly #busy = new Map<number, number>()
+  readonly #closeWhenIdle = new Set<number>()
   readonly #writable: boolean
   readonly #uploadCache = new Map<number, CachedPiece>()
   readonly #freeBuffers: Buffer[] = []
@@ -62,6 +67,7 @@ export class PieceStore {
     const store = new PieceStore(files, pieceLength, mode === 'write')
     for (let i = 0; i < files.length; i++) {
       const file = files[i] as StoreFile
+      if (file.padding === true) continue
       try {
         if (mode === 'write') {
           mkdirSync(dirname(file.path), { recursive: true })
@@ -96,6 +102,7 @@ export class PieceStore {
   writePiece (index: number, data: Uint8Array): void {
     if (!this.#writable) throw new StorageError('ERR_READ_ONLY', 'store opened for reading')
     for (const span of this.#spans(index * this.pieceLength, data.length)) {
+      if (span.padding) continue
       const fd = this.#fd(span.fileIndex)
       let done = 0
       while (done < span.length) done += writeSync(fd, data, span.at + done, span.length - done, span.fileOffset + done)
@@ -109,12 +116,17 @@ export class PieceStore {
   async writePieceAsync (index: number, data: Uint8Array): Promise<void> {
     if (!this.#writable) throw new StorageError('ERR_READ_ONLY', 'store opened for reading')
     for (const span of this.#spans(index * this.pieceLength, data.length)) {
-      const fd = this.#fd(span.fileIndex)
-      let done = 0
-      while (done < span.length) {
-        done += await new Promise<number>((resolve, reject) => {
-          write(fd, data, span.at + done, span.length - done, span.fileOffset + done, (err, bytes) => { if (err !== null) reject(err); else resolve(bytes) })
-        })
+      if (span.padding) continue
+      const fd = this.#hold(span.fileIndex)
+      try {
+        let done = 0
+        while (done < span.length) {
+          done += await new Promise<number>((resolve, reject) => {
+            write(fd, data, span.at + done, span.length - done, span.fileOffset + done, (err, bytes) => { if (err !== null) reject(err); else resolve(bytes) })
+          })
+        }
+      } finally {
+        this.#unhold(fd)
       }
     }
   }
@@ -170,6 +182,7 @@ export class PieceStore {
 
   #readSync (offset: number, target: Buffer): void {
     for (const span of this.#spans(offset, target.length)) {
+      if (span.padding) { target.fill(0, span.at, span.at + span.length); continue }
       const fd = this.#fd(span.fileIndex)
       let done = 0
       while (done < span.length) {
@@ -184,14 +197,19 @@ export class PieceStore {
   async readBlock (index: number, begin: number, length: number, target: Uint8Array, at: number): Promise<void> {
     if (begin < 0 || length < 0 || begin + length > this.pieceSize(index)) throw new StorageError('ERR_BAD_RANGE', `block ${begin}+${length} outside piece ${index}`)
     for (const span of this.#spans(index * this.pieceLength + begin, length)) {
-      const fd = this.#fd(span.fileIndex)
-      let done = 0
-      while (done < span.length) {
-        const n = await new Promise<number>((resolve, reject) => {
-          read(fd, target, at + span.at + done, span.length - done, span.fileOffset + done, (err, bytes) => { if (err !== null) reject(err); else resolve(bytes) })
-        })
-        if (n === 0) throw new StorageError('ERR_SHORT_READ', `unexpected end of ${this.#files[span.fileIndex]?.path ?? '?'}`)
-        done += n
+      if (span.padding) { target.fill(0, at + span.at, at + span.at + span.length); continue }
+      const fd = this.#hold(span.fileIndex)
+      try {
+        let done = 0
+        while (done < span.length) {
+          const n = await new Promise<number>((resolve, reject) => {
+            read(fd, target, at + span.at + done, span.length - done, span.fileOffset + done, (err, bytes) => { if (err !== null) reject(err); else resolve(bytes) })
+          })
+          if (n === 0) throw new StorageError('ERR_SHORT_READ', `unexpected end of ${this.#files[span.fileIndex]?.path ?? '?'}`)
+          done += n
+        }
+      } finally {
+        this.#unhold(fd)
       }
     }
   }
@@ -206,7 +224,7 @@ export class PieceStore {
   close (): void {
     if (this.#closed) return
     this.#closed = true
-    for (const fd of this.#fds.values()) closeSync(fd)
+    for (const fd of this.#fds.values()) this.#closeFd(fd)
     this.#fds.clear()
   }
 
@@ -221,7 +239,7 @@ export class PieceStore {
       if (start >= f.offset + f.length || f.length === 0) continue
       if (start < f.offset) break
       const take = Math.min(length - at, f.offset + f.length - start)
-      spans.push({ fileIndex: i, fileOffset: start - f.offset, length: take, at })
+      spans.push({ fileIndex: i, fileOffset: start - f.offset, length: take, at, padding: f.padding === true })
       at += take
     }
     if (at !== length) throw new StorageError('ERR_BAD_RANGE', `bytes ${offset}+${length} outside the torrent (${this.totalLength} bytes)`)
@@ -246,8 +264,27 @@ export class PieceStore {
     if (this.#fds.size > MAX_OPEN_FILES) {
       const [oldest, oldFd] = this.#fds.entries().next().value as [number, number]
       this.#fds.delete(oldest)
-      closeSync(oldFd)
+      this.#closeFd(oldFd)
     }
     return fd
+  }
+
+  /** The file's descriptor, kept open until `#unhold` even if evicted meanwhile (its number cannot be reused). */
+  #hold (fileIndex: number): number {
+    const fd = this.#fd(fileIndex)
+    this.#busy.set(fd, (this.#busy.get(fd) ?? 0) + 1)
+    return fd
+  }
+
+  #unhold (fd: number): void {
+    const n = (this.#busy.get(fd) ?? 1) - 1
+    if (n > 0) { this.#busy.set(fd, n); return }
+    this.#busy.delete(fd)
+    if (this.#closeWhenIdle.delete(fd)) closeSync(fd)
+  }
+
+  #closeFd (fd: number): void {
+    if (this.#busy.has(fd)) this.#closeWhenIdle.add(fd)
+    else closeSync(fd)
   }
 }
