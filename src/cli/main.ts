@@ -89,6 +89,7 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('--port <n>', 'port to listen on', parsePort, TRACKER_DEFAULTS.port)
     .option('--db <file>', 'SQLite file for the catalogue', TRACKER_DEFAULTS.db)
     .option('--probe-interval <s>', 'seconds between liveness checks of registered peers (0: never prune)', parseIntIn(0, 86400, 'probe interval'), TRACKER_DEFAULTS.probeInterval)
+    .option('--announce-interval <s>', 'seconds BitTorrent peers are told to wait between announces (peers expire after 2 x this + 120 s)', parseIntIn(1, 86400, 'announce interval'), TRACKER_DEFAULTS.announceInterval)
     .action(async (options: TrackerCommandOptions) => {
       // Commands are loaded when they run: a downloader does not pay for fastify and SQLite, nor --help for anything.
       const { trackerCommand } = await import('./commands/tracker.js')

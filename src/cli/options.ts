@@ -16,9 +16,11 @@ export interface TrackerCommandOptions {
   db: string
   /** Seconds between liveness probes of registered peers; 0 disables pruning. */
   probeInterval: number
+  /** The BitTorrent announce `interval` given to peers, seconds. */
+  announceInterval: number
 }
 
-export const TRACKER_DEFAULTS = { host: DEFAULT_TRACKER_HOST, port: DEFAULT_TRACKER_PORT, db: 'p2pshare-tracker.db', probeInterval: 60 }
+export const TRACKER_DEFAULTS = { host: DEFAULT_TRACKER_HOST, port: DEFAULT_TRACKER_PORT, db: 'p2pshare-tracker.db', probeInterval: 60, announceInterval: 1800 }
 
 export interface ShareCommandOptions {
   /** KiB/s over BitTorrent, all peers together; 0 or absent: no limit. */

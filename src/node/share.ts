@@ -11,8 +11,8 @@ import { basename } from 'node:path'
 import {
   Bitfield, chunkCount, DIALECT_CHUNK_SIZE, encodeInfo, hashContent, infoHashOf, magnetLink, pathProblem, pieceLengthFor, type LegacyDialect
 } from '../content/index.js'
-import { SeedTrackerClient, trackerBaseUrl, type RegisterResult } from '../discovery/index.js'
-import { StorageError, systemErrorCode } from '../errors.js'
+import { announceUrl, SeedTrackerClient, type RegisterResult } from '../discovery/index.js'
+import { StorageError, systemErrorCode, TrackerError } from '../errors.js'
 import { PieceStore, saveCopy, SharedFiles } from '../storage/index.js'
 import { Transfer, type RateLimiter } from '../swarm/index.js'
 import { Announcer, makePeerId } from './announcer.js'
@@ -53,7 +53,11 @@ export interface ShareInfo {
   chunkSize: number
   copyPath: string
   listening: { host: string, port: number }
-  registration: RegisterResult
+  /**
+   * The tracker's answer to `/register`; or, when it has no such route (a BitTorrent-only tracker) and the file is
+   * shared over BitTorrent alone, why not.
+   */
+  registration: RegisterResult | { notRegistered: string }
 }
 
 interface Seeding {
@@ -131,7 +135,12 @@ export class SharingPeer {
         port: listening.port,
         chunk_size: chunkSize,
         ...(torrent === undefined ? {} : { info_hash: torrent.infoHash })
-      }, options.signal)
+      }, options.signal).catch((err: unknown) => {
+        // A tracker that speaks only BitTorrent (opentracker, for one) has no /register: the file is then shared over
+        // BitTorrent alone, announced there. Unreachable trackers and refused registrations still fail.
+        if (torrent === undefined || !(err instanceof TrackerError) || err.code !== 'ERR_TRACKER_REPLY') throw err
+        return { notRegistered: err.message }
+      })
       const copyPath = await saveCopy(options.path, options.libraryDir, digest.sha1, digest.size)
       if (torrent !== undefined) {
         bt.seeding = startSeeding(options, torrent.infoHash, encodeInfo({ name: fileName, pieceLength, pieces: hashed.pieces, length: digest.size }), hashed.pieces, pieceLength, digest.size, listening.port)
@@ -174,7 +183,7 @@ function startSeeding (options: ShareOptions, infoHash: string, info: Buffer, pi
   })
   transfer.start()
   const announcer = new Announcer({
-    trackers: [`${trackerBaseUrl(options.trackerUrl)}/announce`],
+    trackers: [announceUrl(options.trackerUrl)],
     transfer,
     peerId,
     port,
@@ -198,5 +207,5 @@ async function stopSeeding (seeding: Seeding | undefined): Promise<void> {
 function torrentIdentity (name: string, pieceLength: number, pieces: Buffer, size: number, trackerUrl: string): { infoHash: string, magnet: string } | undefined {
   if (size === 0 || pathProblem([name]) !== undefined) return undefined
   const infoHash = infoHashOf(encodeInfo({ name, pieceLength, pieces, length: size }))
-  return { infoHash, magnet: magnetLink({ infoHash, name, trackers: [`${trackerBaseUrl(trackerUrl)}/announce`] }) }
+  return { infoHash, magnet: magnetLink({ infoHash, name, trackers: [announceUrl(trackerUrl)] }) }
 }

@@ -118,18 +118,24 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     const target = resolveInside(options.outDir, info.name)
     const base = { path: target, name: info.name, infoHash: meta.infoHash, size: info.totalSize }
     await ensureDir(options.outDir)
-    if (await isComplete(meta, options.outDir, '')) {
-      return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
-    }
+    // Already there and verified: nothing to fetch; with --seed it is seeded from where it is.
+    const present = await isComplete(meta, options.outDir, '')
+    if (present && options.seed !== true) return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
     if (trackers.length === 0) throw new TransferError('ERR_NO_PEERS', 'The torrent lists no HTTP tracker to find peers with (UDP trackers and the DHT are not supported yet)')
 
     const part = `${target}.part`
-    const resuming = await exists(part)
-    store = PieceStore.open(storeFiles(meta, options.outDir, '.part'), info.pieceLength, 'write')
-    // Resume: what an earlier, interrupted download left in <name>.part is checked piece by piece; verified pieces
-    // are kept, the rest fetched. (Checking by hash needs no state that a crash could leave half-written.)
-    const have = resuming ? await verifiedPieces(store, info) : new Bitfield(info.pieceCount)
-    if (resuming) options.onResume?.({ verified: have.count, pieces: info.pieceCount })
+    let have: Bitfield
+    if (present) {
+      store = PieceStore.open(storeFiles(meta, options.outDir, ''), info.pieceLength, 'read')
+      have = Bitfield.full(info.pieceCount)
+    } else {
+      const resuming = await exists(part)
+      store = PieceStore.open(storeFiles(meta, options.outDir, '.part'), info.pieceLength, 'write')
+      // Resume: what an earlier, interrupted download left in <name>.part is checked piece by piece; verified pieces
+      // are kept, the rest fetched. (Checking by hash needs no state that a crash could leave half-written.)
+      have = resuming ? await verifiedPieces(store, info) : new Bitfield(info.pieceCount)
+      if (resuming) options.onResume?.({ verified: have.count, pieces: info.pieceCount })
+    }
     const transfer = new Transfer({
       infoHash: Buffer.from(meta.infoHash, 'hex'),
       pieceHashes: info.pieces,
@@ -152,15 +158,17 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     options.onStart?.({ name: info.name, size: info.totalSize, pieces: info.pieceCount, trackers, path: target })
     announcer = new Announcer({ trackers, transfer, peerId, port, totalLength: info.totalSize, ...(options.onLog === undefined ? {} : { onLog: options.onLog }) })
     await announcer.start()
-    await untilDoneOrAborted(transfer, options.signal)
-    await announcer.completed()
-    // The open files follow the rename, so a seeding transfer keeps serving from the final place.
-    await rm(target, { recursive: true, force: true })
-    await rename(part, target)
+    if (!present) {
+      await untilDoneOrAborted(transfer, options.signal)
+      await announcer.completed()
+      // The open files follow the rename, so a seeding transfer keeps serving from the final place.
+      await rm(target, { recursive: true, force: true })
+      await rename(part, target)
+    }
     const elapsedMs = Date.now() - started
     options.onComplete?.()
     if (options.seed === true) await untilAborted(options.signal)
-    return { ...base, elapsedMs, alreadyPresent: false }
+    return { ...base, elapsedMs, alreadyPresent: present }
   } finally {
     await announcer?.stop()
     ref.transfer?.close()

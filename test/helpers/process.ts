@@ -28,11 +28,11 @@ export function start (command: string, args: string[], options: { cwd: string, 
   const waiters = new Set<() => void>()
   child.stdout?.setEncoding('utf8').on('data', (d: string) => { out += d; for (const w of waiters) w() })
   child.stderr?.setEncoding('utf8').on('data', (d: string) => { err += d; for (const w of waiters) w() })
-  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => { resolve({ code, signal }); for (const w of waiters) w() })
-  })
+  // `done` is set before the waiters look, so a waitFor on a process that exits fails at once, not at its timeout.
   let done = false
-  void exited.then(() => { done = true })
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => { done = true; resolve({ code, signal }); for (const w of waiters) w() })
+  })
   const proc: Proc = {
     child,
     stdout: () => out,
@@ -90,4 +90,22 @@ export async function startSharer (dir: string, file: string, trackerUrl: string
   const port = Number(proc.stdout().match(/Listening for chunk requests on [\d.]+:(\d+)/)?.[1])
   const hash = proc.stdout().match(/File hash: ([0-9a-f]{40})/)?.[1] ?? ''
   return { port, hash, proc }
+}
+
+/** Stop a process: SIGTERM, then SIGKILL if it is still running after `graceMs`; resolves once it has exited. */
+export async function stopProcess (proc: Proc, graceMs = 5_000): Promise<void> {
+  proc.kill('SIGTERM')
+  let timer: NodeJS.Timeout | undefined
+  const grace = new Promise<void>(resolve => { timer = setTimeout(resolve, graceMs) })
+  await Promise.race([proc.exited, grace])
+  clearTimeout(timer)
+  proc.kill('SIGKILL')
+  await proc.exited
+}
+
+/** Why `proc` is no longer running (for `pollUntil`'s `giveUpIf`), or undefined while it runs. */
+export function exitReason (proc: Proc, name: string): string | undefined {
+  const { exitCode, signalCode } = proc.child
+  if (exitCode === null && signalCode === null) return undefined
+  return `${name} exited (${exitCode ?? signalCode ?? '?'})\nstdout: ${proc.stdout()}\nstderr: ${proc.stderr()}`
 }

@@ -35,7 +35,11 @@ export async function shareCommand (file: string, options: ShareCommandOptions, 
     ctx.out(`Info hash: none (${info.size === 0 ? 'an empty file cannot be a torrent' : 'its name cannot be a torrent\'s name'})`)
   }
   ctx.out('')
-  ctx.out(`✅ Registered with tracker (${info.registration.message}; ${info.registration.peers_count} peer(s))`)
+  if ('notRegistered' in info.registration) {
+    ctx.out(`⚠️  Not registered: the tracker has no /register (a BitTorrent-only tracker?); sharing over BitTorrent only (${info.registration.notRegistered})`)
+  } else {
+    ctx.out(`✅ Registered with tracker (${info.registration.message}; ${info.registration.peers_count} peer(s))`)
+  }
   ctx.out(`Saved copy to: ${info.copyPath}`)
   ctx.out(`Listening for chunk requests on ${info.listening.host}:${info.listening.port}`)
   ctx.out('Peer is now online. Press Ctrl+C to stop.')

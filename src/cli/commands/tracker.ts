@@ -4,7 +4,7 @@ import { untilAborted, type CommandContext } from '../io.js'
 import type { TrackerCommandOptions } from '../options.js'
 
 export async function trackerCommand (options: TrackerCommandOptions, ctx: CommandContext): Promise<number> {
-  const tracker = await createTracker({ db: options.db, logger: ctx.verbose, probeIntervalMs: options.probeInterval * 1000 })
+  const tracker = await createTracker({ db: options.db, logger: ctx.verbose, probeIntervalMs: options.probeInterval * 1000, announceIntervalS: options.announceInterval })
   try {
     const address = await tracker.listen({ host: options.host, port: options.port })
     const host = address.host.includes(':') ? `[${address.host}]` : address.host
