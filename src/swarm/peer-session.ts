@@ -74,6 +74,7 @@ export class PeerSession {
   #blockTarget: Buffer | undefined
   #block: BlockRef = { index: 0, begin: 0, length: 0 }
   readonly #picks: BlockRef[] = []
+  readonly #haves: number[] = []
 
   constructor (wire: PeerWire, host: string, port: number, ctx: TransferContext, now: number) {
     this.wire = wire
@@ -161,11 +162,20 @@ export class PeerSession {
     this.wire.write(encode.unchoke())
   }
 
-  /** Tell the peer we have a piece, unless it has it too (a seed never needs our haves: one write per piece saved). */
+  /**
+   * Tell the peer we have a piece, unless it has it too (a seed never needs our haves). Haves wait for `flushHaves`
+   * (the next read from the peer, or the transfer's tick, at most 250 ms) so that they go out several to a write.
+   */
   sendHave (index: number): void {
     const has = this.has
     if (has === 'all' || has?.has(index) === true) return
-    this.wire.write(encode.have(index))
+    this.#haves.push(index)
+  }
+
+  flushHaves (): void {
+    if (this.#haves.length === 0 || this.wire.closed) return
+    this.wire.write(encode.haves(this.#haves))
+    this.#haves.length = 0
   }
 
   cancel (block: BlockRef): void {

@@ -404,6 +404,7 @@ export class Transfer implements TransferContext, RegionHost {
       // Once per socket read: the requests it calls for go out in one write, the blocks it asked for corked together.
       onReceived: () => {
         if (session === undefined) return
+        session.flushHaves()
         session.fillRequests(this.#now())
         this.#pumpUploads(session)
       },
@@ -559,6 +560,7 @@ export class Transfer implements TransferContext, RegionHost {
   #tick (): void {
     const now = this.#now()
     for (const peer of this.peers.values()) {
+      peer.flushHaves()
       peer.wire.tick(now)
       peer.downloadRate.update(now)
       peer.uploadRate.update(now)

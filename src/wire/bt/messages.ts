@@ -95,6 +95,16 @@ export const encode = {
   haveAll: (): Buffer => HAVE_ALL,
   haveNone: (): Buffer => HAVE_NONE,
   have: (index: number): Buffer => withIndex(MSG.have, index),
+  /** Several haves in one buffer. */
+  haves (indexes: readonly number[]): Buffer {
+    const out = Buffer.allocUnsafe(9 * indexes.length)
+    indexes.forEach((index, i) => {
+      out.writeUInt32BE(5, i * 9)
+      out[i * 9 + 4] = MSG.have
+      out.writeUInt32BE(index, i * 9 + 5)
+    })
+    return out
+  },
   suggest: (index: number): Buffer => withIndex(MSG.suggest, index),
   allowedFast: (index: number): Buffer => withIndex(MSG.allowedFast, index),
   request: (index: number, begin: number, length: number): Buffer => blockRef(MSG.request, index, begin, length),
