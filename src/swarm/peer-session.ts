@@ -164,7 +164,7 @@ export class PeerSession {
 
   /**
    * Tell the peer we have a piece, unless it has it too (a seed never needs our haves). Haves wait for `flushHaves`
-   * (the next read from the peer, or the transfer's tick, at most 250 ms) so that they go out several to a write.
+   * (the next read from the peer, or the transfer's have timer, 20 ms) so that they go out several to a write.
    */
   sendHave (index: number): void {
     const has = this.has

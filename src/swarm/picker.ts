@@ -90,9 +90,14 @@ export class PiecePicker {
    * Append up to `max` blocks to ask a peer that has `peer` (a bitfield, or 'all' for a seed) to `out`.
    * `isRequestedByPeer` tells blocks this peer already asked for (never asked twice of one peer).
    */
-  pick (peer: Bitfield | 'all', max: number, out: BlockRef[], isRequestedByPeer: (index: number, begin: number) => boolean): void {
+  pick (peer: Bitfield | 'all', max: number, out: BlockRef[], isRequestedByPeer: (index: number, begin: number) => boolean,
+    elsewhere?: (index: number) => boolean): void {
     if (max <= 0) return
-    const peerHas = (i: number): boolean => peer === 'all' || peer.has(i)
+    // `elsewhere` (given for a seed) tells pieces better fetched from another peer that has them: outside the
+    // endgame, the seed is only asked for what nobody else can give, so its upload is not spent on copies.
+    const peerHas = elsewhere === undefined
+      ? (i: number): boolean => peer === 'all' || peer.has(i)
+      : (i: number): boolean => (peer === 'all' || peer.has(i)) && !((this.availability[i] ?? 0) > 0 && elsewhere(i))
     // 1. Blocks never asked for, of pieces already started: the fewer missing, the sooner a piece is done.
     for (const piece of this.#active.values()) {
       if (piece.unrequested === 0 || !peerHas(piece.index)) continue
@@ -108,7 +113,7 @@ export class PiecePicker {
     if (out.length >= max) return
     // 3. Endgame: nothing is left unrequested for this peer; ask again for blocks still in flight elsewhere.
     for (const piece of this.#active.values()) {
-      if (!peerHas(piece.index)) continue
+      if (peer !== 'all' && !peer.has(piece.index)) continue
       this.#takeBlocks(piece, max, out, ENDGAME_MAX_DUPLICATES - 1, isRequestedByPeer)
       if (out.length >= max) return
     }

@@ -28,7 +28,7 @@ export class RateLimiter {
   readonly #clock: LimiterClock
   #balance: number
   #last: number
-  #waiters: Array<() => void> = []
+  #waiters: Array<{ fn: () => void, atLeast: number }> = []
   #timerSet = false
 
   constructor (bytesPerSecond: number, clock: LimiterClock = realClock) {
@@ -57,18 +57,22 @@ export class RateLimiter {
     return this.#balance > 0
   }
 
-  /** Call `fn` once the balance is positive again (at once if it is). */
-  whenAvailable (fn: () => void): void {
-    if (this.available()) { fn(); return }
-    this.#waiters.push(fn)
+  /**
+   * Call `fn` once the balance is positive again (at once if it is); with `atLeast`, once it holds that many bytes
+   * (at most the bucket's depth), so that what waits moves in bursts of that size rather than a block per timer.
+   */
+  whenAvailable (fn: () => void, atLeast = 0): void {
+    const need = Math.min(atLeast, this.#depth / 2)
+    if (this.available() && this.#balance >= need) { fn(); return }
+    this.#waiters.push({ fn, atLeast })
     if (this.#timerSet) return
     this.#timerSet = true
-    const wait = Math.max(1, Math.ceil((-this.#balance + 1) * 1000 / this.rate))
+    const wait = Math.max(1, Math.ceil((need - this.#balance + 1) * 1000 / this.rate))
     this.#clock.setTimeout(() => {
       this.#timerSet = false
       const waiters = this.#waiters
       this.#waiters = []
-      for (const w of waiters) this.whenAvailable(w)
+      for (const w of waiters) this.whenAvailable(w.fn, w.atLeast)
     }, wait)
   }
 

@@ -105,3 +105,23 @@ test('a GET_CHUNK region claims only the pieces nobody works on; dropped claims 
   assert.equal(picker.blockReceived(3, 0).status, 'new')
   assert.equal(picker.blockReceived(3, BLOCK).pieceDone, true, 'claimed blocks arrive like requested ones')
 })
+
+test('a seed is asked only for pieces no other unchoking peer has, except in the endgame', () => {
+  const picker = new PiecePicker(new Bitfield(4), BLOCK, 4 * BLOCK, { sequential: true })
+  picker.addPeer(peerWith(4, [0, 1]))
+  const elsewhere = (i: number): boolean => i === 0 || i === 1
+  const fromSeed: BlockRef[] = []
+  picker.pick('all', 10, fromSeed, never, elsewhere)
+  assert.deepEqual(fromSeed.map(b => b.index), [2, 3], 'pieces 0 and 1 are left to the peer that has them')
+  const fromPeer: BlockRef[] = []
+  picker.pick(peerWith(4, [0, 1]), 10, fromPeer, never)
+  assert.deepEqual(fromPeer.map(b => b.index), [0, 1])
+  const endgame: BlockRef[] = []
+  picker.pick('all', 10, endgame, (i) => i >= 2, elsewhere)
+  assert.deepEqual(endgame.map(b => b.index), [0, 1], 'with nothing else left, the seed may duplicate them')
+  const noLonger: BlockRef[] = []
+  const fresh = new PiecePicker(new Bitfield(2), BLOCK, 2 * BLOCK, { sequential: true })
+  fresh.addPeer(peerWith(2, [0]))
+  fresh.pick('all', 10, noLonger, never, () => false)
+  assert.deepEqual(noLonger.map(b => b.index), [0, 1], 'a piece whose holders all choke us comes from the seed')
+})

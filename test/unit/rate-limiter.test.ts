@@ -52,3 +52,22 @@ test('no limit: always available; a debt waits exactly as long as the rate needs
   clock.advance(10)
   assert.ok(woke >= 1000 && woke <= 1002, `woke at ${woke}`)
 })
+
+test('waiting for a burst: the sender resumes once that much budget has built up, and the rate still holds', () => {
+  const clock = fakeClock()
+  const limit = new RateLimiter(1024 * 1024, clock)
+  const BLOCK = 16 * 1024
+  let sent = 0
+  let wakeups = 0
+  const pump = (): void => {
+    wakeups++
+    while (limit.available()) { limit.charge(BLOCK); sent += BLOCK }
+    limit.whenAvailable(pump, 4 * BLOCK)
+  }
+  pump()
+  clock.advance(10_000)
+  const expected = 1024 * 1024 * 10.25
+  assert.ok(Math.abs(sent - expected) <= 4 * BLOCK, `sent ${sent}, expected about ${expected}`)
+  // One wake-up per 64 KiB of budget (about 160 in 10 s), not one per 16 KiB block (about 640).
+  assert.ok(wakeups < 200, `${wakeups} wake-ups`)
+})
