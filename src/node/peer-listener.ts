@@ -9,7 +9,7 @@ import {
   LEGACY_MAX_CONNECTIONS, LEGACY_MAX_CONNECTIONS_PER_IP, LEGACY_MAX_REQUEST_BYTES, LEGACY_REQUEST_GRACE_MS, LEGACY_REQUEST_TIMEOUT_MS
 } from '../constants.js'
 import { listenError, P2PError } from '../errors.js'
-import { looksComplete, serveChunkRequest, sniffProtocol, type ChunkSource, type LegacyOutcome, type Throttle } from '../wire/index.js'
+import { looksComplete, moveToUserBuffer, serveChunkRequest, sniffProtocol, type ChunkSource, type LegacyOutcome, type MovedSocket, type Throttle } from '../wire/index.js'
 
 export interface PeerListenerOptions {
   host: string
@@ -28,7 +28,8 @@ export interface PeerListenerOptions {
 }
 
 export interface InboundTorrent {
-  attachInbound: (socket: Socket, initial: Uint8Array) => void
+  /** `reads` is given when the socket reads into a shared buffer: set the reader there instead of a 'data' listener. */
+  attachInbound: (socket: Socket, initial: Uint8Array, reads?: MovedSocket) => void
 }
 
 /** Bytes of a BitTorrent handshake up to the end of its info hash: enough to route the connection. */
@@ -76,6 +77,20 @@ export class PeerListener {
     await new Promise<void>((resolve) => this.#server.close(() => { resolve() }))
   }
 
+  /** Count the connection until it closes (per address and in total). */
+  #track (socket: Socket, ip: string): void {
+    this.#sockets.add(socket)
+    this.stats.open = this.#sockets.size
+    socket.once('close', () => {
+      this.#sockets.delete(socket)
+      const left = (this.#perIp.get(ip) ?? 1) - 1
+      if (left <= 0) this.#perIp.delete(ip)
+      else this.#perIp.set(ip, left)
+      this.stats.open = this.#sockets.size
+    })
+    socket.on('error', () => { socket.destroy() })
+  }
+
   #accept (socket: Socket): void {
     const ip = socket.remoteAddress ?? '?'
     const perIp = this.#perIp.get(ip) ?? 0
@@ -86,17 +101,8 @@ export class PeerListener {
       socket.destroy()
       return
     }
-    this.#sockets.add(socket)
     this.#perIp.set(ip, perIp + 1)
-    this.stats.open = this.#sockets.size
-    socket.once('close', () => {
-      this.#sockets.delete(socket)
-      const left = (this.#perIp.get(ip) ?? 1) - 1
-      if (left <= 0) this.#perIp.delete(ip)
-      else this.#perIp.set(ip, left)
-      this.stats.open = this.#sockets.size
-    })
-    socket.on('error', () => { socket.destroy() })
+    this.#track(socket, ip)
     socket.setTimeout(this.#options.requestTimeoutMs ?? LEGACY_REQUEST_TIMEOUT_MS, () => { socket.destroy() })
 
     let received: Buffer = Buffer.alloc(0)
@@ -111,7 +117,12 @@ export class PeerListener {
         if (torrent === undefined) { socket.destroy(); return }
         socket.off('data', onData)
         socket.setTimeout(0)
-        torrent.attachInbound(socket, received)
+        // From here the connection carries pieces: reads go into one shared buffer (PERFORMANCE.md, lesson 1).
+        const moved = moveToUserBuffer(socket)
+        if (moved === undefined) { torrent.attachInbound(socket, received); return }
+        this.#sockets.delete(socket)
+        this.#track(moved.socket, ip)
+        torrent.attachInbound(moved.socket, received, moved)
         return
       }
       if (protocol !== 'legacy') {

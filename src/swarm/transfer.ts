@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto'
 import { connect, isIP, type Socket } from 'node:net'
 import { Bitfield } from '../content/index.js'
 import type { PieceStore } from '../storage/index.js'
-import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, type Handshake } from '../wire/index.js'
+import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, type Handshake, type MovedSocket } from '../wire/index.js'
 import type { LegacyPeer } from '../discovery/index.js'
 import { LegacySource, type LegacySourceOptions, type RegionHost } from './legacy-source.js'
 import { PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
@@ -268,7 +268,7 @@ export class Transfer implements TransferContext, RegionHost {
   }
 
   /** An inbound connection whose handshake named this torrent; `initial` holds the bytes already read. */
-  attachInbound (socket: Socket, initial: Uint8Array): void {
+  attachInbound (socket: Socket, initial: Uint8Array, reads?: MovedSocket): void {
     const host = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '')
     const port = socket.remotePort ?? 0
     if (this.#closed || this.peers.size >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER) || this.#isBanned(host, port)) {
@@ -276,7 +276,8 @@ export class Transfer implements TransferContext, RegionHost {
       return
     }
     const wire = this.#wire(socket, 'in', host, port)
-    socket.on('data', (data: Buffer) => { this.#received(wire, data) })
+    if (reads !== undefined) reads.onRead((data) => { this.#received(wire, data) })
+    else socket.on('data', (data: Buffer) => { this.#received(wire, data) })
     this.#received(wire, initial)
   }
 
