@@ -43,6 +43,14 @@ export interface TransferContext {
   log (peer: PeerSession, message: string): void
 }
 
+/**
+ * A number naming a block: piece index times 1024 (the most 16 KiB blocks a 16 MiB piece has) plus the block's
+ * number. Exact for any index below 2^43; a number key costs no string per request on the hot path.
+ */
+export function blockKey (index: number, begin: number): number {
+  return index * 1024 + begin / 16384
+}
+
 export class PeerSession {
   readonly id: string
   readonly host: string
@@ -57,7 +65,8 @@ export class PeerSession {
   /** What the peer has: a bitfield, 'all' (BEP 6 have-all, or a complete bitfield) or none known yet. */
   has: Bitfield | 'all' | undefined
   /** Requests we sent and are waiting for, keyed by `index:begin`. */
-  readonly requests = new Map<string, BlockRef & { at: number }>()
+  /** Outstanding requests by `blockKey(index, begin)`. */
+  readonly requests = new Map<number, BlockRef & { at: number }>()
   /** Requests the peer sent that we have not served yet. */
   uploadQueue: BlockRef[] = []
   fast = false
@@ -143,7 +152,7 @@ export class PeerSession {
     picks.length = 0
     this.#ctx.pick(this, room, picks)
     if (picks.length === 0) return
-    for (const p of picks) this.requests.set(`${p.index}:${p.begin}`, { ...p, at: now })
+    for (const p of picks) this.requests.set(blockKey(p.index, p.begin), { index: p.index, begin: p.begin, length: p.length, at: now })
     this.wire.write(encode.requests(picks))
   }
 
@@ -179,7 +188,7 @@ export class PeerSession {
   }
 
   cancel (block: BlockRef): void {
-    if (this.requests.delete(`${block.index}:${block.begin}`)) this.wire.write(encode.cancel(block.index, block.begin, block.length))
+    if (this.requests.delete(blockKey(block.index, block.begin))) this.wire.write(encode.cancel(block.index, block.begin, block.length))
   }
 
   /** Forget every outstanding request (choked without fast, closed, timed out), giving the blocks back. */
@@ -255,7 +264,7 @@ export class PeerSession {
         this.uploadQueue = this.uploadQueue.filter(r => !(r.index === m.index && r.begin === m.begin && r.length === m.length))
         return
       case 'reject': {
-        const key = `${m.index}:${m.begin}`
+        const key = blockKey(m.index, m.begin)
         const r = this.requests.get(key)
         if (r !== undefined) {
           this.requests.delete(key)
@@ -305,7 +314,7 @@ export class PeerSession {
 
   onBlockEnd (): void {
     const b = this.#block
-    const key = `${b.index}:${b.begin}`
+    const key = blockKey(b.index, b.begin)
     const requested = this.requests.get(key)
     if (requested !== undefined) this.requests.delete(key)
     this.downloadRate.add(b.length)
