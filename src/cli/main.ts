@@ -84,12 +84,13 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
 6 peers failed, 7 hash mismatch, 8 port in use, 9 file error, 130 interrupted.`)
 
   program.command('tracker')
-    .description('run the tracker (the seed\'s /register, /lookup, /files API) with a persistent catalogue')
+    .description('run the tracker (the seed\'s /register, /lookup, /files API) with a persistent catalogue, and BitTorrent announce/scrape over HTTP and UDP')
     .option('--host <addr>', 'address to bind', TRACKER_DEFAULTS.host)
     .option('--port <n>', 'port to listen on', parsePort, TRACKER_DEFAULTS.port)
     .option('--db <file>', 'SQLite file for the catalogue', TRACKER_DEFAULTS.db)
     .option('--probe-interval <s>', 'seconds between liveness checks of registered peers (0: never prune)', parseIntIn(0, 86400, 'probe interval'), TRACKER_DEFAULTS.probeInterval)
     .option('--announce-interval <s>', 'seconds BitTorrent peers are told to wait between announces (peers expire after 2 x this + 120 s)', parseIntIn(1, 86400, 'announce interval'), TRACKER_DEFAULTS.announceInterval)
+    .option('--no-udp', 'do not serve the UDP tracker protocol (BEP 15), which otherwise listens on the same port number as HTTP')
     .action(async (options: TrackerCommandOptions) => {
       // Commands are loaded when they run: a downloader does not pay for fastify and SQLite, nor --help for anything.
       const { trackerCommand } = await import('./commands/tracker.js')

@@ -18,9 +18,11 @@ export interface TrackerCommandOptions {
   probeInterval: number
   /** The BitTorrent announce `interval` given to peers, seconds. */
   announceInterval: number
+  /** Serve the UDP tracker protocol (BEP 15) on the port's number too; `--no-udp` turns it off. */
+  udp: boolean
 }
 
-export const TRACKER_DEFAULTS = { host: DEFAULT_TRACKER_HOST, port: DEFAULT_TRACKER_PORT, db: 'p2pshare-tracker.db', probeInterval: 60, announceInterval: 1800 }
+export const TRACKER_DEFAULTS = { host: DEFAULT_TRACKER_HOST, port: DEFAULT_TRACKER_PORT, db: 'p2pshare-tracker.db', probeInterval: 60, announceInterval: 1800, udp: true }
 
 export interface ShareCommandOptions {
   /** KiB/s over BitTorrent, all peers together; 0 or absent: no limit. */

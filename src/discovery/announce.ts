@@ -1,6 +1,8 @@
 /**
  * Client of the BitTorrent HTTP tracker protocol: announce (BEP 3; compact peers BEP 23, IPv6 peers BEP 7) and
- * scrape (BEP 48). Works against any HTTP tracker (opentracker, bittorrent-tracker, ours).
+ * scrape (BEP 48). Works against any HTTP tracker (opentracker, bittorrent-tracker, ours). `announce()` and
+ * `scrape()` hand `udp://` URLs to the UDP tracker client (BEP 15, udp-tracker-client.ts), which has its own bounds
+ * (15 s by default, retransmissions included) and the same error codes.
  *
  * Every request is bounded: TRACKER_REQUEST_TIMEOUT_MS for the whole exchange, ANNOUNCE_MAX_REPLY_BYTES of reply
  * (read as a stream and cut off there, not buffered first). Errors are TrackerError with codes:
@@ -10,11 +12,15 @@
 import { isIP } from 'node:net'
 import { TRACKER_REQUEST_TIMEOUT_MS } from '../constants.js'
 import { bdecode, bget, isBDict, type BDict, type BValue } from '../content/bencode.js'
-import { isHex40 } from '../content/identifiers.js'
 import { AbortError, TrackerError, ValidationError, type P2PError } from '../errors.js'
+import { checkAnnounceRequest, checkInfoHash } from './announce-checks.js'
 import { httpRequest } from './http.js'
 import { decodeCompactPeers, decodeCompactPeers6, type PeerAddress } from './compact.js'
 import { parseTrackerUrl, trackerBaseUrl } from './seed-tracker.js'
+import { TrackerFailureError } from './tracker-failure.js'
+import { isUdpTrackerUrl, udpTrackerClient } from './udp-tracker-client.js'
+
+export { TrackerFailureError }
 
 /**
  * Largest announce or scrape reply read. 200 peers in the dictionary form with peer ids and long IPv6 text are
@@ -27,7 +33,10 @@ export const ANNOUNCE_MAX_PEERS = 1_000
 export type AnnounceEventName = 'started' | 'completed' | 'stopped'
 
 export interface AnnounceRequest {
-  /** The tracker: a base URL (`http://host:5000`, `host:5000`) or an announce URL (its path ends in `/announce`). */
+  /**
+   * The tracker: a base URL (`http://host:5000`, `host:5000`), an announce URL (its path ends in `/announce`), or a
+   * UDP tracker (`udp://host:port`, BEP 15).
+   */
   url: string
   /** 40 hex. */
   infoHash: string
@@ -46,7 +55,7 @@ export interface AnnounceRequest {
   /** The `tracker id` an earlier reply gave, sent back as `trackerid`. */
   trackerId?: string | undefined
   signal?: AbortSignal | undefined
-  /** Default TRACKER_REQUEST_TIMEOUT_MS. */
+  /** The whole exchange; default TRACKER_REQUEST_TIMEOUT_MS (HTTP), UDP_TRACKER_TIMEOUT_MS (UDP, retransmissions included). */
   timeoutMs?: number | undefined
 }
 
@@ -69,16 +78,6 @@ export interface ScrapeStats {
   complete: number
   incomplete: number
   downloaded: number
-}
-
-/** The tracker answered with a `failure reason`: it refused this request. */
-export class TrackerFailureError extends TrackerError {
-  readonly failureReason: string
-
-  constructor (url: string, failureReason: string) {
-    super('ERR_TRACKER_FAILURE', `Tracker at ${url} refused: ${failureReason}`)
-    this.failureReason = failureReason
-  }
 }
 
 /** The announce URL of what a user gave: an announce URL as it is (query included), else `<base>/announce`. */
@@ -109,29 +108,15 @@ export function percentEncodeBytes (bytes: Uint8Array): string {
   return out
 }
 
-function checkCount (name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new ValidationError(`Invalid ${name}: ${value} (a non-negative integer)`)
-}
-
-function checkInfoHash (infoHash: string): Buffer {
-  if (!isHex40(infoHash)) throw new ValidationError(`Invalid info hash: ${infoHash} (40 hexadecimal characters)`)
-  return Buffer.from(infoHash, 'hex')
-}
-
 /** Appends a query to a URL that may already have one (a private tracker's passkey). */
 function withQuery (url: string, query: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}${query}`
 }
 
-/** Announces to a tracker and returns its reply. */
+/** Announces to a tracker (HTTP, or UDP for a `udp://` URL) and returns its reply. */
 export async function announce (request: AnnounceRequest): Promise<AnnounceResult> {
-  const infoHash = checkInfoHash(request.infoHash)
-  if (request.peerId.length !== 20) throw new ValidationError(`Invalid peer id: ${request.peerId.length} bytes (20)`)
-  if (!Number.isInteger(request.port) || request.port < 1 || request.port > 65535) throw new ValidationError(`Invalid port: ${request.port} (1 to 65535)`)
-  checkCount('uploaded', request.uploaded)
-  checkCount('downloaded', request.downloaded)
-  checkCount('left', request.left)
-  if (request.numwant !== undefined) checkCount('numwant', request.numwant)
+  const infoHash = checkAnnounceRequest(request)
+  if (isUdpTrackerUrl(request.url)) return await udpTrackerClient().announce(request)
 
   const base = announceUrl(request.url)
   let query = `info_hash=${percentEncodeBytes(infoHash)}&peer_id=${percentEncodeBytes(request.peerId)}&port=${request.port}` +
@@ -207,11 +192,13 @@ export interface ScrapeOptions {
 }
 
 /**
- * Scrapes a tracker (BEP 48) for the counts of some info hashes (40 hex each). The map holds the hashes the
- * tracker reported, by lower-case hex; a hash it does not know is absent.
+ * Scrapes a tracker (BEP 48; BEP 15 for a `udp://` URL) for the counts of some info hashes (40 hex each). The map
+ * holds the hashes the tracker reported, by lower-case hex; a hash an HTTP tracker does not know is absent (a UDP
+ * tracker reports it with zeros).
  */
 export async function scrape (url: string, infoHashes: readonly string[], options: ScrapeOptions = {}): Promise<Map<string, ScrapeStats>> {
   if (infoHashes.length === 0) throw new ValidationError('Scrape needs at least one info hash')
+  if (isUdpTrackerUrl(url)) return await udpTrackerClient().scrape(url, infoHashes, options)
   const query = infoHashes.map((h) => `info_hash=${percentEncodeBytes(checkInfoHash(h))}`).join('&')
   const base = scrapeUrl(url)
   const reply = await trackerGet(withQuery(base, query), base, options.signal, options.timeoutMs)

@@ -11,3 +11,10 @@ export {
   decodeCompactPeers, decodeCompactPeers6, encodeCompactPeers, parseIPv4, parseIPv6, formatIPv4, formatIPv6,
   COMPACT_PEER_BYTES, COMPACT_PEER6_BYTES, type PeerAddress
 } from './compact.js'
+export {
+  UdpTrackerClient, udpTrackerClient, isUdpTrackerUrl, parseUdpTrackerUrl,
+  UDP_TRACKER_TIMEOUT_MS, UDP_TRACKER_RETRANSMIT_MS, UDP_CONNECTION_ID_TTL_MS, UDP_TRACKER_IDLE_MS, UDP_TRACKER_MAX_SESSIONS,
+  UDP_ANNOUNCE_MAX_PEERS, type UdpTrackerClientOptions, type UdpTrackerAddress
+} from './udp-tracker-client.js'
+export * as udpTrackerMessages from './udp-tracker-messages.js'
+export type { UdpTrackerRequest, UdpTrackerReply, UdpAnnounceFields, UdpScrapeEntry } from './udp-tracker-messages.js'

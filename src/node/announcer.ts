@@ -11,6 +11,8 @@ import type { Transfer } from '../swarm/index.js'
 const DOWNLOAD_REANNOUNCE_MS = 30_000
 /** Never announce more often than this, whatever the tracker says. */
 const MIN_REANNOUNCE_MS = 5_000
+/** Never wait longer than this between announces, whatever the tracker says. */
+const MAX_REANNOUNCE_MS = 86_400_000
 /** The final `stopped` announce may delay shutdown by at most this. */
 const STOP_TIMEOUT_MS = 2_000
 
@@ -83,7 +85,8 @@ export class Announcer {
           ...(event === 'stopped' ? { numwant: 0 } : {}),
           ...(timeoutMs === undefined ? {} : { timeoutMs })
         })
-        this.#intervals.set(url, reply.interval * 1000)
+        // A tracker's interval is taken within [MIN_REANNOUNCE_MS, a day]: past ~24.8 days a timer would fire at once.
+        this.#intervals.set(url, Math.min(MAX_REANNOUNCE_MS, Math.max(MIN_REANNOUNCE_MS, reply.interval * 1000)))
         if (event !== 'stopped') t.addPeers(reply.peers.map(p => ({ host: p.ip, port: p.port })))
       } catch (err) {
         this.#o.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)

@@ -69,9 +69,9 @@ export async function readTorrentFile (path: string): Promise<Metainfo> {
 /** The torrent a magnet link names: peers from its trackers (or the fallback ones), metadata from those peers. */
 async function resolveMagnet (uri: string, options: TorrentDownloadOptions, peerId: Buffer, port: number): Promise<Metainfo> {
   const magnet = parseMagnet(uri)
-  const trackers = magnet.trackers.filter(t => /^https?:\/\//i.test(t))
+  const trackers = magnet.trackers.filter(t => /^(https?|udp):\/\//i.test(t))
   const asked = trackers.length > 0 ? trackers : (options.fallbackTrackers ?? [])
-  if (asked.length === 0) throw new TransferError('ERR_NO_PEERS', 'The magnet link names no HTTP tracker to find peers with (the DHT is not supported yet)')
+  if (asked.length === 0) throw new TransferError('ERR_NO_PEERS', 'The magnet link names no HTTP or UDP tracker to find peers with (the DHT is not supported yet)')
   const peers: Array<{ host: string, port: number }> = []
   await Promise.all(asked.map(async (url) => {
     try {
@@ -114,14 +114,14 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
       ? await resolveMagnet(options.magnet, options, peerId, port)
       : await readTorrentFile(options.torrentPath ?? '')
     const { info } = meta
-    const trackers = meta.trackers.filter(t => /^https?:\/\//i.test(t))
+    const trackers = meta.trackers.filter(t => /^(https?|udp):\/\//i.test(t))
     const target = resolveInside(options.outDir, info.name)
     const base = { path: target, name: info.name, infoHash: meta.infoHash, size: info.totalSize }
     await ensureDir(options.outDir)
     // Already there and verified: nothing to fetch; with --seed it is seeded from where it is.
     const present = await isComplete(meta, options.outDir, '')
     if (present && options.seed !== true) return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
-    if (trackers.length === 0) throw new TransferError('ERR_NO_PEERS', 'The torrent lists no HTTP tracker to find peers with (UDP trackers and the DHT are not supported yet)')
+    if (trackers.length === 0) throw new TransferError('ERR_NO_PEERS', 'The torrent lists no HTTP or UDP tracker to find peers with (the DHT is not supported yet)')
 
     const part = `${target}.part`
     let have: Bitfield

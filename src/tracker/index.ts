@@ -1,6 +1,6 @@
 /**
  * The tracker server: the seed's JSON API with a persistent, searchable catalogue and peer pruning, and the
- * BitTorrent HTTP tracker protocol (announce, scrape) over in-memory swarms.
+ * BitTorrent tracker protocols over in-memory swarms: HTTP (announce, scrape) and UDP (BEP 15), sharing the swarms.
  */
 export { createTracker, buildTrackerApp, type Tracker, type TrackerAddress, type TrackerOptions } from './tracker.js'
 export { trackerBanner } from './banner.js'
@@ -10,3 +10,6 @@ export { SCHEMA_VERSION, type StoreLimits } from './store.js'
 export * as trackerLimits from './limits.js'
 export { Swarms, type SwarmLimits, type SwarmStats } from './swarms.js'
 export { parseAnnounce, parseScrape, AnnounceFailure, type AnnounceParams, type AnnounceEvent } from './announce-params.js'
+export { UdpTracker, type UdpTrackerContext, type UdpTrackerStats } from './udp.js'
+export { ConnectionIds, type ConnectionIdOptions } from './connection-ids.js'
+export { peerAddress } from './peer-address.js'

@@ -108,3 +108,30 @@ export const SWARM_SWEEP_INTERVAL_MS = 60_000
 export const TRACKER_SCRAPE_MAX_HASHES = 64
 /** Announced (BitTorrent) peers listed in one `/lookup` reply's `bt_peers`, picked at random. */
 export const TRACKER_LOOKUP_MAX_BT_PEERS = 200
+
+// UDP tracker protocol (BEP 15), on the HTTP port's number. Swarms are the ones HTTP announces use.
+
+/**
+ * Connection ids are made per time window of this length (see connection-ids.ts). With
+ * CONNECTION_ID_WINDOWS_ACCEPTED = 3 an id lives 2 to 3 minutes: BEP 15 asks a tracker to accept one for 2 minutes
+ * after sending it, and a client to use it for 1.
+ */
+export const CONNECTION_ID_WINDOW_MS = 60_000
+/** Windows a connection id is accepted in, counting the one it was made in. */
+export const CONNECTION_ID_WINDOWS_ACCEPTED = 3
+/**
+ * Most peers in an IPv6 announce reply (18 bytes each): 20 + 67 × 18 = 1,226 bytes of payload fit the 1,280-byte
+ * minimum IPv6 MTU with the IPv6 and UDP headers (48 bytes), so a reply is never fragmented — fragmented UDP is often
+ * dropped on the way. IPv4 replies are bounded by MAX_NUMWANT: 20 + 200 × 6 = 1,220 bytes fit any IPv4 path's 1,500.
+ */
+export const UDP_MAX_PEERS_IPV6 = 67
+/** Info hashes in one UDP scrape: BEP 15's "about 74" (16 + 74 × 20 = 1,496 bytes of request). More is refused. */
+export const UDP_SCRAPE_MAX_HASHES = 74
+/**
+ * Socket buffers asked of the kernel for the tracker's UDP socket (it grants at most net.core.rmem_max/wmem_max):
+ * room for bursts of announces while the event loop is busy elsewhere. A full buffer drops packets, and clients
+ * retransmit.
+ */
+export const UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
+/** Attempts at finding one port number free for both TCP and UDP when listening on port 0. */
+export const LISTEN_PORT_ATTEMPTS = 8

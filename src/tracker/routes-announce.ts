@@ -6,25 +6,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AnnounceFailure, parseAnnounce, parseScrape } from './announce-params.js'
 import { compactReply, dictionaryReply, failureReply, scrapeReply, type AnnounceSummary } from './announce-replies.js'
+import { peerAddress } from './peer-address.js'
 import { CompactPicks, type Swarm, type SwarmPeer, type SwarmStats, type Swarms } from './swarms.js'
+
+// The address rule is shared with the UDP tracker; kept exported here for existing callers.
+export { peerAddress }
 
 export interface AnnounceRoutesContext {
   swarms: Swarms
   now: () => number
   /** `interval` of every reply, seconds. */
   intervalS: number
-}
-
-/**
- * The peer's address: the connection's, never the `ip` parameter — anyone could otherwise announce a victim's
- * address and have a swarm connect to it (BEP 7 discourages address parameters for that reason). An IPv4-mapped
- * IPv6 address (a dual-stack listener) is its IPv4; a zone id is dropped. Undefined when the socket is gone.
- */
-export function peerAddress (ip: string | undefined): string | undefined {
-  if (ip === undefined || ip === '') return undefined
-  if (ip.length > 7 && ip.charCodeAt(0) === 0x3a && /^::ffff:\d/i.test(ip)) return ip.slice(7)
-  const zone = ip.indexOf('%')
-  return zone === -1 ? ip : ip.slice(0, zone)
 }
 
 /** The peers picked for one reply; reused by every request (the handler is synchronous). */

@@ -2,15 +2,17 @@
  * The tracker: its SQLite store, its fastify app (built apart from listening, so tests use `app.inject()`)
  * and its liveness prober, under one idempotent lifecycle.
  */
-import type { AddressInfo } from 'node:net'
+import { lookup } from 'node:dns/promises'
+import { isIP, type AddressInfo } from 'node:net'
 import { fastify, type FastifyInstance } from 'fastify'
-import { listenError, ValidationError } from '../errors.js'
+import { listenError, P2PError, systemErrorCode, ValidationError } from '../errors.js'
 import { DEFAULT_TRACKER_HOST, DEFAULT_TRACKER_PORT } from '../constants.js'
 import { installJsonErrors, jsonErrorServerOptions } from './http-errors.js'
 import {
   DEFAULT_ANNOUNCE_INTERVAL_S,
   DEFAULT_PROBE_FAILURES_TO_PRUNE,
   DEFAULT_PROBE_INTERVAL_MS,
+  LISTEN_PORT_ATTEMPTS,
   MAX_ANNOUNCE_INTERVAL_S,
   SWARM_SWEEP_INTERVAL_MS,
   TRACKER_BODY_LIMIT_BYTES,
@@ -23,6 +25,7 @@ import { registerHealthRoutes } from './routes-health.js'
 import { registerSeedRoutes } from './routes-seed.js'
 import { TrackerStore, type StoreLimits } from './store.js'
 import { Swarms, type SwarmLimits } from './swarms.js'
+import { UdpTracker } from './udp.js'
 
 export interface TrackerOptions {
   /** SQLite file path (created if missing), or ':memory:'. */
@@ -45,23 +48,34 @@ export interface TrackerOptions {
   swarmSweepIntervalMs?: number | undefined
   /** Capacity limits of the announce swarms (default: limits.ts); mostly for tests. */
   swarmLimits?: Partial<SwarmLimits> | undefined
+  /**
+   * Serve the UDP tracker protocol (BEP 15) on the HTTP port's number, over the same swarms; default true. Its
+   * connection ids follow `now` too.
+   */
+  udp?: boolean | undefined
 }
 
 export interface TrackerAddress {
   host: string
+  /** The HTTP port. */
   port: number
+  /** The UDP tracker's port (the same number as `port`); absent when UDP is disabled. */
+  udpPort?: number
 }
 
 export interface Tracker {
   /** The HTTP app: routes, parsers and error handling. Use `app.inject()` in tests. */
   readonly app: FastifyInstance
-  /** Listens on host (default 127.0.0.1) and port (default 5000; 0 = any free port); resolves to the bound address. */
+  /**
+   * Listens on host (default 127.0.0.1) and port (default 5000; 0 = any port free for both TCP and UDP), HTTP and
+   * (unless disabled) UDP on the same port number; resolves to the bound address.
+   */
   listen (address?: { host?: string | undefined, port?: number | undefined }): Promise<TrackerAddress>
   /** Runs one probe round now (or joins the one in progress) and reports what it did. */
   pruneOnce (): Promise<PruneReport>
   /** Drops expired announced peers and idle empty swarms now; returns how many peers were dropped. */
   sweepSwarms (): number
-  /** Stops probing (aborting a round in progress), closes the HTTP server and the database. Idempotent. */
+  /** Stops probing (aborting a round in progress), closes the UDP socket, the HTTP server and the database. Idempotent. */
   close (): Promise<void>
 }
 
@@ -119,11 +133,14 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     now,
     onError: (err) => app.log.error({ err }, 'probe round failed')
   })
-  // Whoever closes the app (tracker.close() or app.close()) stops the prober first, the database last.
+  const udp = options.udp === false
+    ? undefined
+    : new UdpTracker({ swarms, now, intervalS, onError: (err) => { app.log.warn({ err }, 'UDP tracker') } })
+  // Whoever closes the app (tracker.close() or app.close()) stops the prober and UDP first, the database last.
   let sweeper: ReturnType<typeof setInterval> | undefined
   app.addHook('preClose', async () => {
     clearInterval(sweeper)
-    await prober.close()
+    await Promise.all([prober.close(), udp?.close()])
   })
   app.addHook('onClose', async () => { store.close() })
 
@@ -147,13 +164,47 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     async listen (address = {}) {
       const host = address.host ?? DEFAULT_TRACKER_HOST
       const port = address.port ?? DEFAULT_TRACKER_PORT
-      try {
-        await app.listen({ host, port })
-      } catch (err) {
-        throw listenError(err, host, port)
+      if (udp === undefined) {
+        await listenHttp(app, host, port)
+        return httpAddress(app)
       }
-      const bound = app.server.address() as AddressInfo
-      return { host: bound.address, port: bound.port }
+      // UDP on the address HTTP serves (a name: the first address it resolves to).
+      let udpHost = host
+      if (isIP(host) === 0) {
+        try {
+          udpHost = (await lookup(host)).address
+        } catch (err) {
+          throw listenError(err, host, port)
+        }
+      }
+      if (port !== 0) {
+        // HTTP first: a port another tracker holds is reported as it always was.
+        await listenHttp(app, host, port)
+        try {
+          return { ...httpAddress(app), udpPort: await udp.listen(udpHost, port) }
+        } catch (err) {
+          await new Promise<void>((resolve) => { app.server.close(() => { resolve() }) })
+          throw udpListenError(err, udpHost, port)
+        }
+      }
+      // Any port: UDP picks one, HTTP takes the same number. It may be taken for TCP: then both try again, a bounded
+      // number of times.
+      for (let attempt = 1; ; attempt++) {
+        let udpPort: number
+        try {
+          udpPort = await udp.listen(udpHost, 0)
+        } catch (err) {
+          throw udpListenError(err, udpHost, 0)
+        }
+        try {
+          await listenHttp(app, host, udpPort)
+        } catch (err) {
+          await udp.close()
+          if (attempt < LISTEN_PORT_ATTEMPTS && (err as P2PError).code === 'ERR_PORT_IN_USE') continue
+          throw err
+        }
+        return { ...httpAddress(app), udpPort }
+      }
     },
     pruneOnce: () => prober.runOnce(),
     sweepSwarms: () => swarms.sweep(now()),
@@ -162,6 +213,29 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
       return closing
     }
   }
+}
+
+async function listenHttp (app: FastifyInstance, host: string, port: number): Promise<void> {
+  try {
+    await app.listen({ host, port })
+  } catch (err) {
+    throw listenError(err, host, port)
+  }
+}
+
+function httpAddress (app: FastifyInstance): TrackerAddress {
+  const bound = app.server.address() as AddressInfo
+  return { host: bound.address, port: bound.port }
+}
+
+/** A failed bind of the UDP socket, as listenError words it for HTTP, naming UDP and the way around it. */
+function udpListenError (err: unknown, host: string, port: number): P2PError {
+  const code = systemErrorCode(err)
+  if (code === 'EADDRINUSE') {
+    return new P2PError('ERR_PORT_IN_USE', `Port ${port} is already in use for UDP (Address already in use): choose another with --port, or serve HTTP only with --no-udp`, { cause: err })
+  }
+  const base = listenError(err, host, port)
+  return new P2PError(base.code, `UDP tracker: ${base.message}`, { cause: err })
 }
 
 /**

@@ -263,7 +263,8 @@ describe('scrape()', () => {
     seen.length = 0
     const result = await scrape(`${base}/announce`, [INFO, b.toString('hex')])
     assert.deepEqual([...result], [[INFO, { complete: 3, incomplete: 1, downloaded: 7 }], [b.toString('hex'), { complete: 0, incomplete: 0, downloaded: 0 }]])
-    assert.equal(seen[0], `/scrape?info_hash=${percentEncodeBytes(a)}&info_hash=${percentEncodeBytes(b)}`)
+    // (A request an earlier test gave up on may still reach the server meanwhile: look for the scrape itself.)
+    assert.equal(seen.find(p => p.startsWith('/scrape')), `/scrape?info_hash=${percentEncodeBytes(a)}&info_hash=${percentEncodeBytes(b)}`)
     replyWith(bencode({ nothing: 1 }))
     await assert.rejects(scrape(base, [INFO]), { code: 'ERR_TRACKER_REPLY', message: /without files/ })
     await assert.rejects(scrape(base, []), { code: 'ERR_VALIDATION' })
