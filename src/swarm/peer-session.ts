@@ -307,6 +307,15 @@ export class PeerSession {
     this.#blockTarget = this.#ctx.blockTarget(this, index, begin, length)
   }
 
+  /**
+   * Another peer has just delivered this block whole: if this connection is in the middle of receiving the same
+   * block, the rest of its bytes must not land in the piece buffer, which may already be verified and on its way to
+   * the disk, or even reused for another piece by the time they arrive.
+   */
+  abandonBlock (index: number, begin: number): void {
+    if (this.#blockTarget !== undefined && this.#block.index === index && this.#block.begin === begin) this.#blockTarget = undefined
+  }
+
   onBlockData (data: Uint8Array, offset: number): void {
     // The one copy of the payload: from the socket's read buffer into the piece buffer.
     this.#blockTarget?.set(data, offset)

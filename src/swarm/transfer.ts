@@ -328,7 +328,11 @@ export class Transfer implements TransferContext, RegionHost {
     if (active !== undefined) active.blockPeers[begin / BLOCK_SIZE] = peer
     // Endgame: whoever else was asked for this block need not send it.
     const key = blockKey(index, begin)
-    for (const other of this.peers.values()) if (other !== peer && other.requests.has(key)) other.cancel({ index, begin, length })
+    for (const other of this.peers.values()) {
+      if (other === peer) continue
+      other.abandonBlock(index, begin)
+      if (other.requests.has(key)) other.cancel({ index, begin, length })
+    }
     if (pieceDone) this.#verify(index)
     this.#o.onProgress?.(this)
   }
