@@ -9,93 +9,17 @@
  * which exits once every piece is verified (libtorrent's after flushing its store buffer). Peak RSS by GNU time.
  * Everything on 127.0.0.1; DHT, LSD, UPnP, NAT-PMP, uTP and PEX are off in libtorrent.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { cpus, tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
-const CLI = join(ROOT, 'bin', 'p2pshare.js')
-const LT = join(ROOT, 'test', 'fixtures', 'clients', 'lt_client.py')
-const TIME = '/usr/bin/time'
-const MB = 1e6
-
-interface Run { seconds: number, rssKb: number }
-
-function arg (name: string, fallback: string): string {
-  const i = process.argv.indexOf(name)
-  return i === -1 ? fallback : process.argv[i + 1] ?? fallback
-}
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpus } from 'node:os'
+import { join } from 'node:path'
+import { arg, CLI, LT, MB, median, ROOT, runMain, sha1, startBg, timed, tracker, withTempDir, writeRandom, type Run } from './lib.js'
 
 const sizeMiB = Number(arg('--size', '1024'))
 const runs = Number(arg('--runs', '3'))
 const record = process.argv.includes('--record')
-const children: ChildProcess[] = []
-
-function startBg (cmd: string, args: string[], cwd: string): { proc: ChildProcess, out: () => string, waitFor: (re: RegExp, ms: number) => Promise<string> } {
-  const proc = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(proc)
-  let out = ''
-  proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
-  proc.stderr?.on('data', (d: Buffer) => { out += d.toString() })
-  const waitFor = async (re: RegExp, ms: number): Promise<string> => {
-    const end = Date.now() + ms
-    while (Date.now() < end) {
-      const m = out.match(re)
-      if (m !== null) return m[1] ?? m[0]
-      await new Promise(resolve => setTimeout(resolve, 50))
-    }
-    throw new Error(`timed out waiting for ${String(re)} from ${cmd} ${args.join(' ')}:\n${out}`)
-  }
-  return { proc, out: () => out, waitFor }
-}
-
-/** Run a command under GNU time; resolves with wall seconds and peak RSS, rejects on a non-zero exit. */
-async function timed (cmd: string, args: string[], cwd: string, limitMs: number): Promise<Run> {
-  const started = performance.now()
-  const proc = spawn(TIME, ['-f', 'MAXRSS %M', cmd, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(proc)
-  let err = ''
-  let out = ''
-  proc.stdout?.on('data', (d: Buffer) => { out += d.toString() })
-  proc.stderr?.on('data', (d: Buffer) => { err += d.toString() })
-  const timer = setTimeout(() => { proc.kill('SIGKILL') }, limitMs)
-  const code = await new Promise<number | null>(resolve => proc.once('exit', resolve))
-  clearTimeout(timer)
-  const seconds = (performance.now() - started) / 1000
-  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${String(code)}:\n${out}\n${err}`)
-  return { seconds, rssKb: Number(err.match(/MAXRSS (\d+)/)?.[1] ?? 0) }
-}
-
-async function sha1 (path: string): Promise<string> {
-  const hash = createHash('sha1')
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
-  return hash.digest('hex')
-}
-
-async function writeRandom (path: string, bytes: number): Promise<void> {
-  const out = createWriteStream(path)
-  for (let done = 0; done < bytes; done += 1 << 20) {
-    if (!out.write(randomBytes(Math.min(1 << 20, bytes - done)))) await new Promise<void>(resolve => out.once('drain', () => { resolve() }))
-  }
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => { if (e) reject(e); else resolve() }))
-}
-
-async function tracker (dir: string): Promise<string> {
-  const t = startBg(process.execPath, [CLI, 'tracker', '--port', '0', '--db', join(dir, `t-${Math.random()}.db`), '--probe-interval', '0'], dir)
-  return await t.waitFor(/running on (http:\/\/[\d.]+:\d+)/, 10_000)
-}
-
-function median (xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)] ?? Number.NaN
-}
 
 async function main (): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'p2p-bt-bench-'))
-  try {
+  return await withTempDir('p2p-bt-bench-', async (dir) => {
     const bytes = sizeMiB * 1024 * 1024
     const file = join(dir, 'payload.bin')
     process.stderr.write(`bench: generating ${sizeMiB} MiB\n`)
@@ -159,14 +83,7 @@ async function main (): Promise<number> {
       writeFileSync(join(resultsDir, 'bittorrent.json'), JSON.stringify({ sizeMiB, runs, date: new Date().toISOString(), node: process.version, rows }, null, 2) + '\n')
     }
     return 0
-  } finally {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
-    rmSync(dir, { recursive: true, force: true })
-  }
+  })
 }
 
-main().then((code) => { process.exitCode = code }, (err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`)
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
-  process.exitCode = 1
-})
+runMain(main)
