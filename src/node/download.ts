@@ -7,14 +7,13 @@
  * Either way the whole-file SHA-1 is checked before the file gets its final name.
  */
 import { rename, rm } from 'node:fs/promises'
-import { Bitfield, hashFile, parseFileHash, parseInfoDict, type ParsedInfo } from '../content/index.js'
-import { SeedTrackerClient, trackerBaseUrl, type LookupResult } from '../discovery/index.js'
+import { hashFile, parseFileHash, parseInfoDict, type ParsedInfo } from '../content/index.js'
+import { announceUrl, SeedTrackerClient, type LookupResult } from '../discovery/index.js'
 import { AbortError, P2PError, TransferError } from '../errors.js'
 import { ensureDir, hasVerifiedCopy, libraryPath, PieceStore } from '../storage/index.js'
 import { downloadLegacy, fetchMetadata, Transfer, type LegacyDownloadEvent, type LegacyProgress, type RateLimiter } from '../swarm/index.js'
 import { Announcer, makePeerId } from './announcer.js'
-import { PeerListener } from './peer-listener.js'
-import { exists, untilDoneOrAborted, verifiedPieces } from './torrent-download.js'
+import { listenForTorrent, openForDownload, untilDoneOrAborted } from './torrent-download.js'
 
 /** A BitTorrent name download with nobody to fetch from fails after this long. */
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000
@@ -128,15 +127,7 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
   const btKeys = new Set(btPeers.map(p => peerAddress(p.host, p.port)))
   // A peer of ours is in both lists (one port serves both protocols): BitTorrent is used with it.
   const legacyOnly = lookup.peers.filter(p => !btKeys.has(peerAddress(p.ip, p.port)))
-  const ref: { transfer?: Transfer } = {}
-  const listener = new PeerListener({
-    host: options.host ?? '0.0.0.0',
-    port: options.port ?? 0,
-    dialect: 'published',
-    source: { size: () => undefined, readInto: async () => {} },
-    torrents: (hash) => ref.transfer !== undefined && hash.equals(ref.transfer.infoHash) ? ref.transfer : undefined
-  })
-  const { port } = await listener.listen()
+  const { listener, port, ref } = await listenForTorrent(options.host, options.port)
   let store: PieceStore | undefined
   let announcer: Announcer | undefined
   try {
@@ -158,10 +149,9 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
       return undefined
     }
     const part = `${path}.part`
-    const resuming = await exists(part)
-    store = PieceStore.open([{ path: part, length: info.totalSize }], info.pieceLength, 'write')
-    const have = resuming ? await verifiedPieces(store, info) : new Bitfield(info.pieceCount)
-    if (resuming) options.onResume?.({ verified: have.count, pieces: info.pieceCount })
+    const opened = await openForDownload([{ path: part, length: info.totalSize }], part, info, options.onResume)
+    store = opened.store
+    const have = opened.have
     const transfer = new Transfer({
       infoHash: Buffer.from(infoHash, 'hex'),
       pieceHashes: info.pieces,
@@ -183,7 +173,7 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
     transfer.addPeers(btPeers)
     transfer.addLegacyPeers(legacyOnly, { fileHash, ...pick(options, ['connectTimeoutMs', 'idleTimeoutMs']) })
     announcer = new Announcer({
-      trackers: [`${trackerBaseUrl(options.trackerUrl)}/announce`], transfer, peerId, port, totalLength: info.totalSize, ...pick(options, ['onLog'])
+      trackers: [announceUrl(options.trackerUrl)], transfer, peerId, port, totalLength: info.totalSize, ...pick(options, ['onLog'])
     })
     await announcer.start()
     await untilDoneOrStalled(transfer, signal, options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS)

@@ -98,15 +98,7 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
   const started = Date.now()
   const peerId = makePeerId()
   // Listening first: a magnet download announces (with this port) before it knows what it downloads.
-  const ref: { transfer?: Transfer } = {}
-  const listener = new PeerListener({
-    host: options.host ?? '0.0.0.0',
-    port: options.port ?? 0,
-    dialect: 'published',
-    source: { size: () => undefined, readInto: async () => {} },
-    torrents: (hash) => ref.transfer !== undefined && hash.equals(ref.transfer.infoHash) ? ref.transfer : undefined
-  })
-  const { port } = await listener.listen()
+  const { listener, port, ref } = await listenForTorrent(options.host, options.port)
   let store: PieceStore | undefined
   let announcer: Announcer | undefined
   try {
@@ -129,12 +121,7 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
       store = PieceStore.open(storeFiles(meta, options.outDir, ''), info.pieceLength, 'read')
       have = Bitfield.full(info.pieceCount)
     } else {
-      const resuming = await exists(part)
-      store = PieceStore.open(storeFiles(meta, options.outDir, '.part'), info.pieceLength, 'write')
-      // Resume: what an earlier, interrupted download left in <name>.part is checked piece by piece; verified pieces
-      // are kept, the rest fetched. (Checking by hash needs no state that a crash could leave half-written.)
-      have = resuming ? await verifiedPieces(store, info) : new Bitfield(info.pieceCount)
-      if (resuming) options.onResume?.({ verified: have.count, pieces: info.pieceCount })
+      ({ store, have } = await openForDownload(storeFiles(meta, options.outDir, '.part'), part, info, options.onResume))
     }
     const transfer = new Transfer({
       infoHash: Buffer.from(meta.infoHash, 'hex'),
@@ -178,6 +165,37 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
   }
 }
 
+/**
+ * A listener for one torrent's peers, set up before the torrent is known (a magnet link announces before it has its
+ * metadata): inbound connections go to `ref.transfer` once it is set.
+ */
+export async function listenForTorrent (host: string | undefined, port: number | undefined): Promise<{ listener: PeerListener, port: number, ref: { transfer?: Transfer } }> {
+  const ref: { transfer?: Transfer } = {}
+  const listener = new PeerListener({
+    host: host ?? '0.0.0.0',
+    port: port ?? 0,
+    dialect: 'published',
+    source: { size: () => undefined, readInto: async () => {} },
+    torrents: (hash) => ref.transfer !== undefined && hash.equals(ref.transfer.infoHash) ? ref.transfer : undefined
+  })
+  return { listener, port: (await listener.listen()).port, ref }
+}
+
+/**
+ * The store a download writes to, and the pieces it already holds. Resume: what an earlier, interrupted download
+ * left in `part` is checked piece by piece; verified pieces are kept, the rest fetched. (Checking by hash needs no
+ * state that a crash could leave half-written.)
+ */
+export async function openForDownload (
+  files: StoreFile[], part: string, info: ParsedInfo, onResume?: (info: { verified: number, pieces: number }) => void
+): Promise<{ store: PieceStore, have: Bitfield }> {
+  const resuming = await exists(part)
+  const store = PieceStore.open(files, info.pieceLength, 'write')
+  const have = resuming ? await verifiedPieces(store, info) : new Bitfield(info.pieceCount)
+  if (resuming) onResume?.({ verified: have.count, pieces: info.pieceCount })
+  return { store, have }
+}
+
 /** Where each file of the torrent lives under `outDir`; `suffix` is added to the top name (`.part` while downloading). */
 function storeFiles (meta: Metainfo, outDir: string, suffix: string): StoreFile[] {
   return meta.info.files.map(f => {
@@ -186,7 +204,7 @@ function storeFiles (meta: Metainfo, outDir: string, suffix: string): StoreFile[
   })
 }
 
-export async function exists (path: string): Promise<boolean> {
+async function exists (path: string): Promise<boolean> {
   try {
     await stat(path)
     return true
@@ -196,7 +214,7 @@ export async function exists (path: string): Promise<boolean> {
 }
 
 /** Which pieces of the store already hold their right bytes. */
-export async function verifiedPieces (store: PieceStore, info: ParsedInfo): Promise<Bitfield> {
+async function verifiedPieces (store: PieceStore, info: ParsedInfo): Promise<Bitfield> {
   const have = new Bitfield(info.pieceCount)
   const buffer = Buffer.allocUnsafe(info.pieceLength)
   for (let i = 0; i < info.pieceCount; i++) {

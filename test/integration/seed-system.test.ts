@@ -35,7 +35,7 @@ for (const [label, size] of [['empty', 0], ['1 byte', 1], ['exactly one chunk', 
     assert.ok(existsSync(join(dir, 'downloads', 'p2p_share', file.sha1)), 'the sharer keeps a copy by hash')
 
     const out = join(dir, 'got')
-    const result = await runCli(['download', `file-${size}.bin`, '--tracker', url, '--out', out], { cwd: dir, timeoutMs: 120_000 })
+    const result = await runCli(['download', `file-${size}.bin`, '--host', '127.0.0.1', '--tracker', url, '--out', out], { cwd: dir, timeoutMs: 120_000 })
     assert.equal(result.code, 0, result.stderr)
     assert.match(result.stdout, /Starting download — \d+ chunks from 1 peer\(s\)/)
     assert.match(result.stdout, new RegExp(`File integrity verified: ${file.sha1}`))
@@ -51,7 +51,7 @@ test('download by file hash, from three peers at once; a second download fetches
   const sharers = []
   for (let i = 0; i < 3; i++) sharers.push(await startSharer(dir, file.path, url, t))
   const out = join(dir, 'got')
-  const result = await runCli(['download', file.sha1, '--tracker', url, '--out', out, '--json'], { cwd: dir })
+  const result = await runCli(['download', file.sha1, '--host', '127.0.0.1', '--tracker', url, '--out', out, '--json'], { cwd: dir })
   assert.equal(result.code, 0, result.stderr)
   assert.match(result.stdout, /"peers":3/)
   assert.equal(sha1Of(join(out, file.sha1)), file.sha1)
@@ -75,7 +75,7 @@ test('the seed\'s spelling: --share FILE --port P and --download NAME --port P',
   await sharer.waitFor(/Peer is now online/)
   // Another folder, as another machine: the sharer's own library already holds the file.
   const elsewhere = tempDir(t)
-  const result = await runCli(['--download', 'testfile.txt', '--port', '6001', '--tracker', url], { cwd: elsewhere })
+  const result = await runCli(['--download', 'testfile.txt', '--port', '6001', '--host', '127.0.0.1', '--tracker', url], { cwd: elsewhere })
   assert.equal(result.code, 0, result.stderr)
   assert.equal(sha1Of(join(elsewhere, 'downloads', 'p2p_share', sha1Of(join(dir, 'testfile.txt')))), sha1Of(join(dir, 'testfile.txt')))
   const hash = sha1Of(join(dir, 'testfile.txt'))
@@ -93,7 +93,7 @@ test('a peer killed mid-download: its chunks move to the other peer and the file
   const proxy = await throttleProxy(t, victim.port)
   await register(url, { file_name: 'big.bin', file_hash: file.sha1, file_size: 16 * MIB, chunks: Array.from({ length: 16 }, (_, i) => i), ip: '127.0.0.1', port: proxy.port })
   const out = join(dir, 'got')
-  const download = cli(['download', 'big.bin', '--tracker', url, '--out', out, '--json'], { cwd: dir, t })
+  const download = cli(['download', 'big.bin', '--host', '127.0.0.1', '--tracker', url, '--out', out, '--json'], { cwd: dir, t })
   await proxy.firstBytes
   victim.proc.kill('SIGKILL')
   const { code } = await download.exited
@@ -142,7 +142,7 @@ test('unreachable and silent peers: skipped when an honest one exists, exit 6 wh
   assert.deepEqual(readdirSync(join(dir, 'none')), [])
 
   await startSharer(dir, file.path, url, t)
-  const ok = await runCli(['download', 'a.bin', '--tracker', url, '--out', join(dir, 'got')], { cwd: dir })
+  const ok = await runCli(['download', 'a.bin', '--host', '127.0.0.1', '--tracker', url, '--out', join(dir, 'got')], { cwd: dir })
   assert.equal(ok.code, 0, ok.stderr)
   assert.equal(sha1Of(join(dir, 'got', file.sha1)), file.sha1)
 })
@@ -221,6 +221,6 @@ test('a restarted tracker still knows the files and the peers registered before'
   const second = await startTracker(dir, t)
   const files = await (await fetch(`${second.url}/files`)).json() as { files: Array<{ file_name: string, peers_count: number }> }
   assert.deepEqual(files.files.map(f => [f.file_name, f.peers_count]), [['keep.bin', 1]])
-  const result = await runCli(['download', 'keep.bin', '--tracker', second.url, '--out', join(dir, 'got')], { cwd: dir })
+  const result = await runCli(['download', 'keep.bin', '--host', '127.0.0.1', '--tracker', second.url, '--out', join(dir, 'got')], { cwd: dir })
   assert.equal(result.code, 0, result.stderr)
 })
