@@ -2,6 +2,7 @@
  * Client of the seed's tracker JSON API (`/register`, `/lookup`, `/files`), as ORIGINAL-PYTHON.md gives it, plus
  * our extensions (`chunk_size`, lookup by `file_hash`, `/files?q=`). Works against the seed's own server.py too.
  */
+import { isIP } from 'node:net'
 import { TRACKER_MAX_REPLY_BYTES, TRACKER_REQUEST_TIMEOUT_MS } from '../constants.js'
 import { AbortError, TrackerError, ValidationError, type P2PError } from '../errors.js'
 import { httpRequest } from './http.js'
@@ -156,5 +157,24 @@ function checkLookup (body: unknown): LookupResult {
   if (typeof b.file_hash !== 'string' || typeof b.file_size !== 'number' || !Array.isArray(b.peers)) {
     throw new TrackerError('ERR_TRACKER_REPLY', 'Tracker sent a lookup reply without file_hash, file_size and peers')
   }
-  return b as LookupResult
+  const result = b as LookupResult
+  // Our tracker's BitTorrent keys are hints: a malformed info hash is dropped, and so is any malformed peer.
+  if (result.info_hash !== undefined) {
+    if (typeof result.info_hash === 'string' && /^[0-9a-f]{40}$/i.test(result.info_hash)) result.info_hash = result.info_hash.toLowerCase()
+    else delete result.info_hash
+  }
+  if (result.bt_peers !== undefined) {
+    const peers: unknown = result.bt_peers
+    result.bt_peers = Array.isArray(peers) ? peers.filter(isPeerAddress).slice(0, MAX_LOOKUP_BT_PEERS) : []
+  }
+  return result
+}
+
+/** BitTorrent peers taken from one lookup reply, at most. */
+const MAX_LOOKUP_BT_PEERS = 200
+
+function isPeerAddress (p: unknown): p is { ip: string, port: number } {
+  if (typeof p !== 'object' || p === null) return false
+  const { ip, port } = p as { ip?: unknown, port?: unknown }
+  return typeof ip === 'string' && isIP(ip) !== 0 && typeof port === 'number' && Number.isInteger(port) && port >= 1 && port <= 65535
 }

@@ -5,9 +5,11 @@
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
+import { createServer as createHttpServer } from 'node:http'
 import { createServer, type Server } from 'node:net'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
+import { freePort } from '../helpers/net.js'
 import { cli, python, runCli, runToEnd, startSharer, startTracker, type Proc } from '../helpers/process.js'
 
 const MIB = 1024 * 1024
@@ -138,4 +140,52 @@ test('share -u limits its GET_CHUNK replies too', async (t) => {
   assert.equal(py.code, 0, py.stdout)
   assert.equal(sha1Of(join(dir, 'py-got', file.sha1)), file.sha1)
   assert.ok(elapsed >= 3_500, `took ${Math.round(elapsed)} ms from a sharer at -u 512`)
+})
+
+/** A tracker that answers every /lookup with `reply` (and 404 otherwise). */
+async function fakeTracker (t: TestContext, reply: () => unknown): Promise<string> {
+  const server = createHttpServer((req, res) => {
+    if (req.url?.startsWith('/lookup') !== true) { res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"File not found"}'); return }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply()))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => { server.close() })
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`
+}
+
+test('hostile BitTorrent hints in a lookup (bad info hash, bad peers, peers without metadata) fall back to GET_CHUNK', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'hints.bin', 3 * MIB)
+  // A legacy peer that really has the file (registered elsewhere; the fake tracker lists it by hand).
+  const py = await pythonSharer(dir, file.path, url, t)
+  const port = Number(py.stdout().match(/Listening for chunk requests on [^:]+:(\d+)/)?.[1])
+  const deadPort = await freePort()
+  const legacy = { file_hash: file.sha1, file_name: 'hints.bin', file_size: 3 * MIB, peers: [{ ip: '127.0.0.1', port, chunks: [0, 1, 2] }] }
+  const replies = [
+    { ...legacy, info_hash: 'zz', bt_peers: [{ ip: 'not-an-ip', port: 99999 }, 'x', null] },
+    { ...legacy, info_hash: '11'.repeat(20), bt_peers: [{ ip: '127.0.0.1', port: deadPort }] }
+  ]
+  for (const [i, reply] of replies.entries()) {
+    const tracker = await fakeTracker(t, () => reply)
+    const result = await runCli(['download', 'hints.bin', '--tracker', tracker, '--out', join(dir, `got${i}`), '--host', '127.0.0.1', '--json', '-v'], { cwd: dir, timeoutMs: 60_000 })
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(events(result.stdout).find(e => e.event === 'start')?.protocol, 'legacy', `reply ${i}: GET_CHUNK only`)
+    assert.equal(sha1Of(join(dir, `got${i}`, file.sha1)), file.sha1)
+  }
+})
+
+test('bad values of the new download and tracker options are usage errors (exit 2) with one line', async (t) => {
+  const dir = tempDir(t)
+  for (const [args, message] of [
+    [['download', 'x', '--protocol', 'carrier-pigeon'], /protocol/],
+    [['download', 'x', '-d', '1e3'], /download limit must be a number of KiB\/s/],
+    [['share', 'x', '-u', '-5'], /upload limit must be a number of KiB\/s/],
+    [['tracker', '--announce-interval', '0'], /announce interval must be a whole number from 1 to 86400/]
+  ] as const) {
+    const result = await runCli([...args], { cwd: dir })
+    assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`)
+    assert.match(result.stderr, message)
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr)
+  }
 })
