@@ -10,6 +10,7 @@ import { P2PError, ValidationError } from '../errors.js'
 import { decodeRanges, encodeRanges, type ChunkRange } from './chunk-ranges.js'
 import { DB_BUSY_TIMEOUT_MS, TRACKER_MAX_FILES, TRACKER_MAX_PEERS, TRACKER_MAX_PEERS_PER_FILE } from './limits.js'
 import type { Registration } from './registration.js'
+import { AccessKeys } from './access-keys.js'
 
 /**
  * Schema migrations, applied in order; `PRAGMA user_version` is the number applied. Add a new entry to
@@ -48,6 +49,23 @@ const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE files ADD COLUMN info_hash TEXT CHECK (info_hash IS NULL OR length(info_hash) = 40);
   CREATE UNIQUE INDEX files_by_info_hash ON files (info_hash) WHERE info_hash IS NOT NULL;
+  `,
+  // 3: the metainfo (.torrent) of a file, its completed downloads, and the access keys of a private tracker.
+  `
+  ALTER TABLE files ADD COLUMN metainfo BLOB;      -- the .torrent's bytes, when a registration uploaded them
+  ALTER TABLE files ADD COLUMN completed INTEGER NOT NULL DEFAULT 0 CHECK (completed >= 0);
+  CREATE INDEX files_by_added ON files (added_at, seq);
+  CREATE INDEX files_by_size ON files (file_size, seq);
+
+  CREATE TABLE access_keys (
+    id          INTEGER PRIMARY KEY,
+    key_hash    TEXT    NOT NULL UNIQUE CHECK (length(key_hash) = 64), -- SHA-256 of the key, hex; the key itself is never stored
+    key_prefix  TEXT    NOT NULL,                    -- its first characters, so an operator can tell keys apart
+    label       TEXT    NOT NULL,                    -- who it was issued to
+    created_at  INTEGER NOT NULL,                    -- ms since the epoch
+    revoked_at  INTEGER                              -- NULL while valid
+  );
+  CREATE INDEX access_keys_by_label ON access_keys (label);
   `
 ]
 
@@ -173,10 +191,13 @@ export class TrackerStore {
   readonly #db: Database.Database
   readonly #limits: StoreLimits
   readonly #stmt
+  /** The access keys of a private tracker (in the same database). */
+  readonly keys: AccessKeys
 
   private constructor (db: Database.Database, limits: StoreLimits) {
     this.#db = db
     this.#limits = limits
+    this.keys = new AccessKeys(db)
     this.#stmt = {
       fileByHash: db.prepare<[string], FileRow>('SELECT file_hash, file_name, file_size, added_at, info_hash FROM files WHERE file_hash = ?'),
       fileByName: db.prepare<[string], FileRow>(
