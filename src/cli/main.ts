@@ -3,13 +3,15 @@
  * become one readable line on stderr and a distinct exit code (exit-codes.ts), never a stack trace.
  */
 import { Command, CommanderError, Option } from 'commander'
-import { MAX_LEGACY_WORKERS } from '../constants.js'
+import { DEFAULT_TRACKER_URL, MAX_LEGACY_WORKERS } from '../constants.js'
 import { isP2PError } from '../errors.js'
 import { EXIT, exitCodeFor } from './exit-codes.js'
 import {
-  collectTracker, DOWNLOAD_DEFAULTS, DOWNLOAD_PROTOCOLS, pieceLengthOption, SHARE_DEFAULTS, TRACKER_DEFAULTS,
-  type CreateCommandOptions, type DownloadCommandOptions, type InfoCommandOptions, type ShareCommandOptions, type TrackerCommandOptions
+  collectTracker, DOWNLOAD_DEFAULTS, DOWNLOAD_PROTOCOLS, parseTrackerRateLimit, pieceLengthOption, SHARE_DEFAULTS, TRACKER_DEFAULTS, TRACKER_LOG_FORMATS,
+  type CreateCommandOptions, type DownloadCommandOptions, type InfoCommandOptions, type ShareCommandOptions, type TrackerCommandOptions,
+  type TrackerKeysOptions, type SearchCommandOptions, type TrackerRemoveOptions, SEARCH_DEFAULTS, SEARCH_MAX_LIMIT
 } from './options.js'
+import { CATALOGUE_ORDERS, CATALOGUE_SORT_KEYS } from '../discovery/index.js'
 import type { CliIO, CommandContext } from './io.js'
 import { parseChoice, parseIntIn, parsePort, parseRateLimit } from './parse.js'
 
@@ -83,7 +85,7 @@ The seed's spelling works too:
 Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
 6 peers failed, 7 hash mismatch, 8 port in use, 9 file error, 130 interrupted.`)
 
-  program.command('tracker')
+  const tracker = program.command('tracker')
     .description('run the tracker (the seed\'s /register, /lookup, /files API) with a persistent catalogue, and BitTorrent announce/scrape over HTTP and UDP')
     .option('--host <addr>', 'address to bind', TRACKER_DEFAULTS.host)
     .option('--port <n>', 'port to listen on', parsePort, TRACKER_DEFAULTS.port)
@@ -91,10 +93,26 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('--probe-interval <s>', 'seconds between liveness checks of registered peers (0: never prune)', parseIntIn(0, 86400, 'probe interval'), TRACKER_DEFAULTS.probeInterval)
     .option('--announce-interval <s>', 'seconds BitTorrent peers are told to wait between announces (peers expire after 2 x this + 120 s)', parseIntIn(1, 86400, 'announce interval'), TRACKER_DEFAULTS.announceInterval)
     .option('--no-udp', 'do not serve the UDP tracker protocol (BEP 15), which otherwise listens on the same port number as HTTP')
+    .addOption(new Option('--log <format>', 'log lines on stderr: text, json (one object a line, for log collectors) or off; -v adds debug lines')
+      .argParser(parseChoice(TRACKER_LOG_FORMATS, 'log format')).default(TRACKER_DEFAULTS.log))
+    .option('--cert <file>', 'serve HTTPS with this certificate (PEM; with --key)')
+    .option('--key <file>', 'the private key of --cert (PEM)')
+    .option('--shutdown-timeout <s>', 'on Ctrl+C or SIGTERM, seconds to let requests in flight finish before closing their connections', parseIntIn(1, 3600, 'shutdown timeout'), TRACKER_DEFAULTS.shutdownTimeout)
+    .option('--private', 'private tracker: every request needs ?passkey=KEY, a key from "tracker keys add" (no UDP then)', TRACKER_DEFAULTS.private)
+    .option('--rate-limit <n|off>', 'announces per second per client address (IPv6: per /64), HTTP and UDP each, after a burst of 20 x n (default 100); off: no rate limits on any route', parseTrackerRateLimit)
     .action(async (options: TrackerCommandOptions) => {
       // Commands are loaded when they run: a downloader does not pay for fastify and SQLite, nor --help for anything.
       const { trackerCommand } = await import('./commands/tracker.js')
       setCode(await trackerCommand(options, ctx))
+    })
+  addTrackerKeysCommands(tracker, ctx, setCode)
+  tracker.command('remove')
+    .description('remove a file and its registered peers from the catalogue; works while the tracker runs on the same --db')
+    .argument('<hash>', 'the file\'s file hash or info hash (40 hex)')
+    .option('--db <file>', 'SQLite file of the tracker', TRACKER_DEFAULTS.db)
+    .action(async (hash: string, _options: unknown, command: Command) => {
+      const { trackerRemoveCommand } = await import('./commands/tracker-remove.js')
+      setCode(await trackerRemoveCommand(hash, command.optsWithGlobals<TrackerRemoveOptions>(), ctx))
     })
 
   program.command('share')
@@ -155,7 +173,51 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
       setCode(await infoCommand(target, options, ctx))
     })
 
+  program.command('search')
+    .description('search the tracker\'s catalogue by name: size, seeders, leechers, completed downloads, hashes')
+    .argument('[text]', 'text the names contain, case-insensitively (none: every file)')
+    .option('-t, --tracker <url>', 'tracker URL', SEARCH_DEFAULTS.tracker)
+    .addOption(new Option('--sort <key>', 'sort by name, size, seeders or added (default: registration order)').argParser(parseChoice(CATALOGUE_SORT_KEYS, 'sort')))
+    .addOption(new Option('--order <dir>', 'asc or desc (default: asc for name, desc for the others)').argParser(parseChoice(CATALOGUE_ORDERS, 'order')))
+    .option('-n, --limit <n>', `files to list (1 to ${SEARCH_MAX_LIMIT})`, parseIntIn(1, SEARCH_MAX_LIMIT, 'limit'), SEARCH_DEFAULTS.limit)
+    .option('--offset <n>', 'matches to skip first (paging)', parseIntIn(0, Number.MAX_SAFE_INTEGER, 'offset'), SEARCH_DEFAULTS.offset)
+    .option('--json', 'print one JSON object per file, one a line', false)
+    .action(async (text: string | undefined, options: SearchCommandOptions) => {
+      const { searchCommand } = await import('./commands/search.js')
+      setCode(await searchCommand(text, options, ctx))
+    })
+
   return program
+}
+
+/**
+ * `tracker keys add|list|revoke`: the access keys of a private tracker, in its database. `--db` is the tracker's own
+ * option (commander gives it to `tracker` wherever it is written), read here through optsWithGlobals.
+ */
+function addTrackerKeysCommands (tracker: Command, ctx: CommandContext, setCode: (code: number) => void): void {
+  const keys = tracker.command('keys')
+    .description('issue, list and revoke the access keys of a private tracker (tracker --private); works while it runs')
+  const run = async (action: 'add' | 'list' | 'revoke', arg: string | undefined, command: Command): Promise<void> => {
+    const { trackerKeysCommand } = await import('./commands/tracker-keys.js')
+    setCode(await trackerKeysCommand(action, arg, command.optsWithGlobals<TrackerKeysOptions>(), ctx))
+  }
+  keys.command('add')
+    .description('issue a key for a user; it is printed once, with the announce URL to give them')
+    .argument('<label>', 'who the key is for (1 to 200 characters, not a number)')
+    .option('--db <file>', 'SQLite file of the tracker', TRACKER_DEFAULTS.db)
+    .option('--url <tracker>', `the tracker's URL as users reach it, for the printed announce URL (default ${DEFAULT_TRACKER_URL})`)
+    .option('--json', 'print one JSON object', false)
+    .action(async (label: string, _options: unknown, command: Command) => { await run('add', label, command) })
+  keys.command('list')
+    .description('list the keys: id, label, first characters, created, revoked (never a key)')
+    .option('--db <file>', 'SQLite file of the tracker', TRACKER_DEFAULTS.db)
+    .option('--json', 'print one JSON array', false)
+    .action(async (_options: unknown, command: Command) => { await run('list', undefined, command) })
+  keys.command('revoke')
+    .description('revoke a key by its id, or every key of a label; a running tracker refuses it within a second')
+    .argument('<id|label>', 'a key id (a number) or a label')
+    .option('--db <file>', 'SQLite file of the tracker', TRACKER_DEFAULTS.db)
+    .action(async (which: string, _options: unknown, command: Command) => { await run('revoke', which, command) })
 }
 
 function errorLine (err: unknown): string {

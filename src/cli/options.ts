@@ -9,6 +9,7 @@ import {
 } from '../constants.js'
 import { isPieceLength, parsePieceLength, type LegacyDialect } from '../content/index.js'
 import { announceUrl } from '../discovery/index.js'
+import { TRACKER_FILES_MAX_LIMIT } from '../tracker/limits.js'
 
 export interface TrackerCommandOptions {
   host: string
@@ -20,9 +21,43 @@ export interface TrackerCommandOptions {
   announceInterval: number
   /** Serve the UDP tracker protocol (BEP 15) on the port's number too; `--no-udp` turns it off. */
   udp: boolean
+  /** Log lines on stderr: `text` (default), `json` (one object a line) or `off`. */
+  log: TrackerLogFormat
+  /** HTTPS: certificate chain and private key files (PEM), both or neither. */
+  cert?: string
+  key?: string
+  /** Seconds a shutdown (Ctrl+C, SIGTERM) waits for requests in flight before closing their connections. */
+  shutdownTimeout: number
+  /** A private tracker: every request needs `?passkey=` with a key from `tracker keys add` (and no UDP). */
+  private: boolean
+  /** Abuse limits: announces per second per client address (HTTP and UDP each), or `off` for no rate limits at all; absent: the defaults. */
+  rateLimit?: number | 'off'
 }
 
-export const TRACKER_DEFAULTS = { host: DEFAULT_TRACKER_HOST, port: DEFAULT_TRACKER_PORT, db: 'p2pshare-tracker.db', probeInterval: 60, announceInterval: 1800, udp: true }
+export const TRACKER_LOG_FORMATS = ['text', 'json', 'off'] as const
+export type TrackerLogFormat = typeof TRACKER_LOG_FORMATS[number]
+
+export const TRACKER_DEFAULTS = { log: 'text' as TrackerLogFormat, shutdownTimeout: 10, host: DEFAULT_TRACKER_HOST, port: DEFAULT_TRACKER_PORT, db: 'p2pshare-tracker.db', probeInterval: 60, announceInterval: 1800, udp: true, private: false }
+
+/** Largest `--rate-limit`: far above what one tracker serves in all (~20,000 announces/s). */
+const MAX_RATE_LIMIT = 1_000_000
+
+/** `tracker --rate-limit <n|off>`: announces per second per client address (1 to 1,000,000), or `off`. */
+export function parseTrackerRateLimit (value: string): number | 'off' {
+  if (value === 'off') return 'off'
+  if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_RATE_LIMIT) {
+    throw new InvalidArgumentError(`rate limit must be a whole number of announces per second from 1 to ${MAX_RATE_LIMIT}, or off.`)
+  }
+  return Number(value)
+}
+
+/** `tracker keys add|list|revoke`. `db` is the tracker's `--db` (given before or after the subcommand). */
+export interface TrackerKeysOptions {
+  db: string
+  json?: boolean
+  /** `keys add`: the tracker's URL as its users reach it, for the announce URL printed with the key. */
+  url?: string
+}
 
 export interface ShareCommandOptions {
   /** KiB/s over BitTorrent, all peers together; 0 or absent: no limit. */
@@ -67,6 +102,27 @@ export const DOWNLOAD_DEFAULTS = { out: DEFAULT_LIBRARY_DIR, tracker: DEFAULT_TR
 
 export interface InfoCommandOptions {
   json: boolean
+}
+
+/** `search [TEXT]`: the tracker's catalogue, searched, sorted and paged by the tracker. */
+export interface SearchCommandOptions {
+  tracker: string
+  sort?: 'name' | 'size' | 'seeders' | 'added'
+  order?: 'asc' | 'desc'
+  limit: number
+  offset: number
+  /** One JSON object per matching file, one a line (JSON Lines), instead of the table. */
+  json: boolean
+}
+
+/** A screenful: `--limit` and `--offset` page through more. */
+export const SEARCH_DEFAULTS = { tracker: DEFAULT_TRACKER_URL, limit: 50, offset: 0 }
+/** Most files one search asks for: the tracker's own cap. */
+export const SEARCH_MAX_LIMIT = TRACKER_FILES_MAX_LIMIT
+
+/** `tracker remove HASH`: the tracker's `--db` (given before or after the subcommand). */
+export interface TrackerRemoveOptions {
+  db: string
 }
 
 export interface CreateCommandOptions {

@@ -80,11 +80,14 @@ export interface ScrapeStats {
   downloaded: number
 }
 
-/** The announce URL of what a user gave: an announce URL as it is (query included), else `<base>/announce`. */
+/**
+ * The announce URL of what a user gave: an announce URL as it is (query included), else `<base>/announce` with the
+ * base URL's query (a private tracker's `?passkey=`).
+ */
 export function announceUrl (url: string): string {
   const parsed = parseTrackerUrl(url)
   if (parsed.pathname.endsWith('/announce')) return parsed.href
-  return `${trackerBaseUrl(url)}/announce`
+  return `${trackerBaseUrl(url)}/announce${parsed.search}`
 }
 
 /** BEP 48: the scrape URL is the announce URL with `announce` in its last path segment replaced by `scrape`. */
@@ -94,7 +97,7 @@ export function scrapeUrl (url: string): string {
     parsed.pathname = `${parsed.pathname.slice(0, -'announce'.length)}scrape`
     return parsed.href
   }
-  return `${trackerBaseUrl(url)}/scrape`
+  return `${trackerBaseUrl(url)}/scrape${parsed.search}`
 }
 
 /** RFC 3986 unreserved characters stay; every other byte is `%XX`. Binary-safe, unlike encodeURIComponent on a string. */

@@ -23,6 +23,21 @@ export interface HttpOptions {
   signal?: AbortSignal
 }
 
+/** OpenSSL's codes for a certificate the client does not trust, or that does not name the host. */
+const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ALTNAME/
+
+/**
+ * The reason a request failed: the system code (ECONNREFUSED, …); for an HTTPS tracker whose certificate is not
+ * trusted, what to do about it (a private CA's certificate is trusted through NODE_EXTRA_CA_CERTS, read by Node).
+ */
+function requestErrorText (err: Error): string {
+  const code = systemErrorCode(err)
+  if (code !== undefined && CERTIFICATE_ERROR.test(code)) {
+    return `TLS certificate not accepted: ${err.message} (${code}); if the tracker's certificate is from a private CA, set NODE_EXTRA_CA_CERTS=<its CA file>`
+  }
+  return code ?? err.message
+}
+
 /** One request. Rejects with a P2PError: ERR_HTTP_UNREACHABLE (with the system code), ERR_HTTP_TIMEOUT, ERR_REPLY_TOO_LARGE. */
 export async function httpRequest (url: string, options: HttpOptions): Promise<HttpReply> {
   if (options.signal?.aborted === true) throw new AbortError()
@@ -57,7 +72,7 @@ export async function httpRequest (url: string, options: HttpOptions): Promise<H
       res.on('error', (err) => { finish(new P2PError('ERR_HTTP_UNREACHABLE', systemErrorCode(err) ?? err.message, { cause: err })) })
     })
     const timer = setTimeout(() => { finish(new P2PError('ERR_HTTP_TIMEOUT', `no answer within ${options.timeoutMs} ms`)) }, options.timeoutMs)
-    req.on('error', (err) => { finish(new P2PError('ERR_HTTP_UNREACHABLE', systemErrorCode(err) ?? err.message, { cause: err })) })
+    req.on('error', (err) => { finish(new P2PError('ERR_HTTP_UNREACHABLE', requestErrorText(err), { cause: err })) })
     options.signal?.addEventListener('abort', onAbort, { once: true })
     req.end(body)
   })

@@ -18,3 +18,7 @@ export {
 } from './udp-tracker-client.js'
 export * as udpTrackerMessages from './udp-tracker-messages.js'
 export type { UdpTrackerRequest, UdpTrackerReply, UdpAnnounceFields, UdpScrapeEntry } from './udp-tracker-messages.js'
+export {
+  searchFiles, catalogueUrl, CATALOGUE_SORT_KEYS, CATALOGUE_ORDERS,
+  type CatalogueSearch, type CatalogueFile, type CatalogueResult, type CatalogueClientOptions, type CatalogueSortKey, type CatalogueOrder
+} from './catalogue-client.js'

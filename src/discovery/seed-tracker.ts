@@ -43,12 +43,16 @@ export interface Registration {
   chunk_size?: number
   /** Our extension: the file's BitTorrent info hash (40 lowercase hex); trackers that do not know it ignore it. */
   info_hash?: string
+  /** Our extension: the file's .torrent, base64 (needs `info_hash`); our tracker keeps it and serves it at `/torrent/<info hash>`. */
+  metainfo?: string
 }
 
 export interface RegisterResult {
   message: string
   file_hash: string
   peers_count: number
+  /** Our tracker, when the registration uploaded `metainfo`: where the catalogue's .torrent of the file is served. */
+  torrent_url?: string
 }
 
 /** A tracker URL as a user may type it (`host:port` gets `http://`); http or https only. */
@@ -72,13 +76,32 @@ export function trackerBaseUrl (input: string): string {
   return `${url.protocol}//${url.host}${path}`
 }
 
+/**
+ * A private tracker's key in what a user typed (`http://host:5000/?passkey=KEY`, `.../announce?passkey=KEY`), as the
+ * query parameter to send with every request (`passkey=KEY`); '' without one.
+ */
+export function passkeyParam (input: string): string {
+  const key = parseTrackerUrl(input).searchParams.get('passkey')
+  return key === null || key === '' ? '' : `passkey=${encodeURIComponent(key)}`
+}
+
 export class SeedTrackerClient {
+  /** Scheme, host and path, without the query: what messages name (a passkey is never shown). */
   readonly baseUrl: string
   readonly #timeoutMs: number
+  /** `passkey=KEY` for a private tracker, sent with every request; '' for others. */
+  readonly #passkey: string
 
   constructor (url: string, options: { timeoutMs?: number } = {}) {
     this.baseUrl = trackerBaseUrl(url)
+    this.#passkey = passkeyParam(url)
     this.#timeoutMs = options.timeoutMs ?? TRACKER_REQUEST_TIMEOUT_MS
+  }
+
+  /** The URL of a request path (`/lookup?file_name=x`), a private tracker's passkey added to its query. */
+  #url (path: string): string {
+    if (this.#passkey === '') return this.baseUrl + path
+    return `${this.baseUrl}${path}${path.includes('?') ? '&' : '?'}${this.#passkey}`
   }
 
   async register (registration: Registration, signal?: AbortSignal): Promise<RegisterResult> {
@@ -126,7 +149,7 @@ export class SeedTrackerClient {
   async #request (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal | undefined, passStatus: number[] = []): Promise<{ status: number, body: unknown }> {
     let reply
     try {
-      reply = await httpRequest(this.baseUrl + path, {
+      reply = await httpRequest(this.#url(path), {
         method,
         timeoutMs: this.#timeoutMs,
         maxBytes: TRACKER_MAX_REPLY_BYTES,

@@ -5,13 +5,16 @@
  *
  * The one hashing pass also gives the piece hashes of the file as a single-file torrent (the piece length chosen as
  * `create` chooses it, nothing else in the info dictionary), so `share FILE` and `create FILE` name the same info hash.
+ * The registration uploads that torrent (`metainfo`), which our tracker serves at `/torrent/<info hash>`.
  */
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import {
-  Bitfield, chunkCount, DIALECT_CHUNK_SIZE, encodeInfo, hashContent, infoHashOf, magnetLink, pathProblem, pieceLengthFor, type LegacyDialect
+  Bitfield, chunkCount, DIALECT_CHUNK_SIZE, encodeInfo, encodeMetainfo, hashContent, infoHashOf, magnetLink, pathProblem, pieceLengthFor,
+  type LegacyDialect
 } from '../content/index.js'
-import { announceUrl, SeedTrackerClient, type RegisterResult } from '../discovery/index.js'
+import { announceUrl, SeedTrackerClient, trackerBaseUrl, type RegisterResult } from '../discovery/index.js'
+import { TRACKER_MAX_METAINFO_BYTES } from '../tracker/limits.js'
 import { StorageError, systemErrorCode, TrackerError } from '../errors.js'
 import { PieceStore, saveCopy, SharedFiles } from '../storage/index.js'
 import { Transfer, type RateLimiter } from '../swarm/index.js'
@@ -134,7 +137,9 @@ export class SharingPeer {
         ip: options.ip,
         port: listening.port,
         chunk_size: chunkSize,
-        ...(torrent === undefined ? {} : { info_hash: torrent.infoHash })
+        ...(torrent === undefined ? {} : { info_hash: torrent.infoHash }),
+        // The .torrent for the tracker to serve; a tracker that does not know the field ignores it.
+        ...(torrent?.metainfo === undefined ? {} : { metainfo: torrent.metainfo.toString('base64') })
       }, options.signal).catch((err: unknown) => {
         // A tracker that speaks only BitTorrent (opentracker, for one) has no /register: the file is then shared over
         // BitTorrent alone, announced there. Unreachable trackers and refused registrations still fail.
@@ -146,7 +151,8 @@ export class SharingPeer {
         bt.seeding = startSeeding(options, torrent.infoHash, encodeInfo({ name: fileName, pieceLength, pieces: hashed.pieces, length: digest.size }), hashed.pieces, pieceLength, digest.size, listening.port)
         await bt.seeding.announcer.start()
       }
-      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, ...torrent, pieceLength, chunks, chunkSize, copyPath, listening, registration }, listener, files, bt.seeding)
+      const identity = torrent === undefined ? {} : { infoHash: torrent.infoHash, magnet: torrent.magnet }
+      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, ...identity, pieceLength, chunks, chunkSize, copyPath, listening, registration }, listener, files, bt.seeding)
     } catch (err) {
       await stopSeeding(bt.seeding)
       await listener.close()
@@ -203,9 +209,18 @@ async function stopSeeding (seeding: Seeding | undefined): Promise<void> {
 /**
  * The file's info hash and magnet link as `create` would make them: info = { length, name, piece length, pieces }.
  * Undefined when there is none: an empty file, or a name no torrent may carry (file-list.ts refuses those too).
+ * `metainfo` is the .torrent around that info dictionary, announcing to the tracker (without a private tracker's
+ * passkey: the tracker serves it to everyone); absent above what a tracker accepts (TRACKER_MAX_METAINFO_BYTES, a
+ * file of over 3 TiB), when the file is registered without it.
  */
-function torrentIdentity (name: string, pieceLength: number, pieces: Buffer, size: number, trackerUrl: string): { infoHash: string, magnet: string } | undefined {
+function torrentIdentity (name: string, pieceLength: number, pieces: Buffer, size: number, trackerUrl: string): { infoHash: string, magnet: string, metainfo?: Buffer } | undefined {
   if (size === 0 || pathProblem([name]) !== undefined) return undefined
-  const infoHash = infoHashOf(encodeInfo({ name, pieceLength, pieces, length: size }))
-  return { infoHash, magnet: magnetLink({ infoHash, name, trackers: [announceUrl(trackerUrl)] }) }
+  const info = encodeInfo({ name, pieceLength, pieces, length: size })
+  const infoHash = infoHashOf(info)
+  const metainfo = encodeMetainfo({ info, trackers: [`${trackerBaseUrl(trackerUrl)}/announce`] })
+  return {
+    infoHash,
+    magnet: magnetLink({ infoHash, name, trackers: [announceUrl(trackerUrl)] }),
+    ...(metainfo.length > TRACKER_MAX_METAINFO_BYTES ? {} : { metainfo })
+  }
 }

@@ -15,7 +15,7 @@
  * buffer serves every request).
  */
 import { P2PError } from '../errors.js'
-import { DEFAULT_NUMWANT, MAX_NUMWANT, TRACKER_SCRAPE_MAX_HASHES } from './limits.js'
+import { DEFAULT_NUMWANT, MAX_NUMWANT, TRACKER_MAX_ANNOUNCE_URL_BYTES, TRACKER_SCRAPE_MAX_HASHES } from './limits.js'
 
 /** A request the tracker refuses: answered HTTP 200 with a bencoded `failure reason` (what clients read). */
 export class AnnounceFailure extends P2PError {
@@ -131,8 +131,17 @@ function uintFailure (name: string): AnnounceFailure {
   return new AnnounceFailure(`Invalid parameter: ${name}: must be a non-negative integer`)
 }
 
-/** The start of the query in a request URL (after `?`), or -1 when there is none. */
+/** The refusal of a request URL longer than TRACKER_MAX_ANNOUNCE_URL_BYTES, read no further. */
+function urlTooLong (): AnnounceFailure {
+  return new AnnounceFailure(`Request URL too long (at most ${TRACKER_MAX_ANNOUNCE_URL_BYTES} bytes)`)
+}
+
+/**
+ * The start of the query in a request URL (after `?`), or -1 when there is none. Throws AnnounceFailure for a URL
+ * longer than TRACKER_MAX_ANNOUNCE_URL_BYTES (an HTTP request line is ASCII: one character is one byte).
+ */
 function queryStart (url: string): number {
+  if (url.length > TRACKER_MAX_ANNOUNCE_URL_BYTES) throw urlTooLong()
   const q = url.indexOf('?')
   return q === -1 ? -1 : q + 1
 }
@@ -176,7 +185,7 @@ const REQUIRED = [INFO_HASH, PEER_ID, PORT, LEFT] as const
 
 /**
  * Parses an announce URL (`/announce?info_hash=...`, the raw request URL). Throws AnnounceFailure with the
- * failure reason: the first missing required parameter (`info_hash`, `peer_id`, `port`, `left`), else the
+ * failure reason: a URL longer than TRACKER_MAX_ANNOUNCE_URL_BYTES, the first missing required parameter (`info_hash`, `peer_id`, `port`, `left`), else the
  * first bad value in the order info_hash, peer_id, port, uploaded, downloaded, left, event. `numwant` is
  * advisory: absent, negative or not a number means the default; above MAX_NUMWANT, MAX_NUMWANT. `key`,
  * `trackerid`, `ip`, `ipv4`, `ipv6` and unknown parameters are ignored.
@@ -254,7 +263,7 @@ export function parseAnnounce (url: string): AnnounceParams {
 /**
  * Parses a scrape URL: every `info_hash` (20 bytes each), as distinct 40 lower-case hex strings in request
  * order. Throws AnnounceFailure when there is none (full scrape is not served), more than
- * TRACKER_SCRAPE_MAX_HASHES, or a malformed one.
+ * TRACKER_SCRAPE_MAX_HASHES, or a malformed one, or for a URL longer than TRACKER_MAX_ANNOUNCE_URL_BYTES.
  */
 export function parseScrape (url: string, maxHashes = TRACKER_SCRAPE_MAX_HASHES): string[] {
   const hashes: string[] = []

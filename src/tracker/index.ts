@@ -13,3 +13,5 @@ export { parseAnnounce, parseScrape, AnnounceFailure, type AnnounceParams, type 
 export { UdpTracker, type UdpTrackerContext, type UdpTrackerStats } from './udp.js'
 export { ConnectionIds, type ConnectionIdOptions } from './connection-ids.js'
 export { peerAddress } from './peer-address.js'
+export { TrackerLog, LOG_FORMATS, type LogFormat, type LogLevel, type LogStream } from './log.js'
+export { TrackerMetrics, LATENCY_BUCKETS_S, type MetricsSources, type AnnounceResult, type RegistrationResult, type RejectReason } from './metrics.js'

@@ -32,7 +32,10 @@ export const DEFAULT_BOUND_CHUNK_SIZE = 1024
  */
 export const MAX_CHUNK_RANGES_PER_PEER = 16_384
 
-/** Files in the catalogue. Files are never dropped (a file whose peers are gone stays listed), so this is a hard cap. */
+/**
+ * Files in the catalogue. A file whose peers are gone stays listed; only the operator removes files
+ * (`p2pshare tracker remove`), so this is a hard cap.
+ */
 export const TRACKER_MAX_FILES = 100_000
 
 /** Legacy peers registered for one file. Dead peers are pruned, which frees their places. */
@@ -135,3 +138,97 @@ export const UDP_SCRAPE_MAX_HASHES = 74
 export const UDP_SOCKET_BUFFER_BYTES = 4 * 1024 * 1024
 /** Attempts at finding one port number free for both TCP and UDP when listening on port 0. */
 export const LISTEN_PORT_ATTEMPTS = 8
+
+// Catalogue: search and paging (`GET /files`), metainfo (`/register`'s `metainfo`, `GET /torrent/<info hash>`),
+// completed downloads.
+
+/**
+ * Entries in one `/files` reply, asked for (`limit`) or not. Without `limit` a reply lists every match up to this
+ * bound, as the seed's `/files` listed the whole catalogue (its clients send no parameters and expect all files);
+ * `total` tells how many matched, so a client can page through the rest. 10,000 entries are about 3 MB of JSON
+ * (a tenth of what our client reads, TRACKER_MAX_REPLY_BYTES) and take tens of ms to build.
+ */
+export const TRACKER_FILES_MAX_LIMIT = 10_000
+/** `limit` when the request names none: the bound itself (see TRACKER_FILES_MAX_LIMIT). */
+export const TRACKER_FILES_DEFAULT_LIMIT = TRACKER_FILES_MAX_LIMIT
+/** Longest `q`, in bytes of UTF-8: a name is at most MAX_FILE_NAME_BYTES, so a longer text can match nothing. */
+export const TRACKER_MAX_QUERY_BYTES = MAX_FILE_NAME_BYTES
+/**
+ * Largest metainfo (.torrent) a registration may upload, decoded (base64 in the JSON body is 4/3 of it, which the
+ * 8 MiB body limit admits). 4 MiB holds ~200,000 piece hashes: a single file of 3 TiB at 16 MiB pieces, the largest
+ * piece length `create` picks. libtorrent's own limit for a .torrent is 10 MB; the catalogue holds up to
+ * TRACKER_MAX_FILES of them, so this also bounds the database.
+ */
+export const TRACKER_MAX_METAINFO_BYTES = 4 * 1024 * 1024
+/**
+ * Completed downloads (a peer's first `event=completed`) are counted in memory and written to the catalogue in one
+ * transaction at this period and when the tracker closes: one write per announce would put a synchronous disk
+ * flush (synchronous=FULL) on the announce path. A crash loses at most this much of the count.
+ */
+export const COMPLETED_FLUSH_INTERVAL_MS = 5_000
+/** Distinct info hashes with unwritten completions: at this many, they are written at once rather than at the period. */
+export const COMPLETED_MAX_PENDING = 10_000
+
+// Abuse limits (rate-limit.ts, abuse.ts): per-IP request budgets, URL and header caps, the minimum announce interval.
+
+/**
+ * A rate budget: a token bucket per client address that holds at most `burst` requests and refills at `perSecond`.
+ * A client within its budget never waits; past it, it is told when to come back.
+ */
+export interface RateBudget {
+  /** Requests an idle client may send at once. */
+  burst: number
+  /** Sustained requests per second. */
+  perSecond: number
+}
+
+/**
+ * BitTorrent announces and scrapes per client address (HTTP). One client announces each torrent once per interval
+ * (1800 s) plus its events: a client with 1,000 torrents averages 0.6/s but sends its 1,000 `started` announces at
+ * once. The budget is sized for a busy NAT (a campus or carrier-grade NAT: 500 users × 50 torrents behind one
+ * address average 14 announces/s, plus scrapes, plus every client starting together after a power cut) and is
+ * still under 1 % of what the tracker serves (~18,000 announces/s): a single address cannot take the tracker down.
+ */
+export const DEFAULT_ANNOUNCE_RATE: RateBudget = { burst: 2_000, perSecond: 100 }
+/**
+ * UDP tracker packets (connect, announce, scrape) per source address: the announce budget, in a table of its own.
+ * A UDP source can be spoofed, so a flood in a victim's name must not also lock the victim out of HTTP.
+ */
+export const DEFAULT_UDP_RATE: RateBudget = DEFAULT_ANNOUNCE_RATE
+/**
+ * Seed API writes (`POST /register`, and any method other than GET/HEAD) per address. A peer registers each file it
+ * shares once (and again after a restart); 200 at once covers a large shared folder, 10/s a NAT of sharing users.
+ */
+export const DEFAULT_WRITE_RATE: RateBudget = { burst: 200, perSecond: 10 }
+/**
+ * Reads (`/lookup`, `/files`, `/torrent`, the web page, `/healthz`, `/metrics`, unknown routes) per address: a page
+ * load with its live counts is a handful of requests, a downloader looks up each file once; 500 at once and 50/s
+ * leave any human and any NAT of downloaders untouched and bound what one scraper of the catalogue can cost.
+ */
+export const DEFAULT_READ_RATE: RateBudget = { burst: 500, perSecond: 50 }
+/**
+ * Client addresses (IPv4 addresses, IPv6 /64 prefixes) tracked per budget: ~100 bytes each, ~10 MB per budget at
+ * the bound. When full, the least recently seen address is forgotten (it starts again with a full burst): an idle
+ * address loses nothing, and only a flood from more addresses than this within a refill time gets any extra.
+ */
+export const RATE_LIMIT_MAX_ADDRESSES = 100_000
+/**
+ * Longest `/announce` or `/scrape` request URL (path and query). A scrape of TRACKER_SCRAPE_MAX_HASHES hashes, each
+ * percent-encoded in full (`&info_hash=` + 60 characters), is ~4.5 KiB; an announce is ~300-600 bytes. 8 KiB leaves
+ * room for a passkey and parameters we ignore; longer is refused before it is parsed.
+ */
+export const TRACKER_MAX_ANNOUNCE_URL_BYTES = 8 * 1024
+/**
+ * Largest HTTP head (request line and headers), Node's own default (16 KiB) pinned so that `--max-http-header-size`
+ * in NODE_OPTIONS cannot raise it: no tracker route needs more. Past it the request is answered 431 and closed.
+ */
+export const TRACKER_MAX_HEADER_BYTES = 16 * 1024
+
+/**
+ * `min interval` of announce replies: half the interval. A peer that announces again sooner without an event
+ * (a regular announce) is answered with the swarm's counts and no peers, and the tracker's record of it is left as
+ * it was; `started`, `completed` and `stopped` are always applied.
+ */
+export function minAnnounceIntervalS (intervalS: number): number {
+  return Math.max(1, Math.floor(intervalS / 2))
+}

@@ -3,16 +3,17 @@
  * missing one in a fixed order is named), then — beyond the seed, which checks nothing else — every value
  * validated, so a bad registration is a 400 with a reason and never a corrupt catalogue.
  */
-import { isHex40 } from '../content/index.js'
+import { isHex40, parseMetainfo } from '../content/index.js'
 import { isIP } from 'node:net'
-import { ValidationError } from '../errors.js'
+import { isP2PError, ValidationError } from '../errors.js'
 import { countRanges, rangesOf, type ChunkRange } from './chunk-ranges.js'
 import {
   DEFAULT_BOUND_CHUNK_SIZE,
   LEGACY_CHUNK_SIZES,
   MAX_CHUNK_RANGES_PER_PEER,
   MAX_FILE_NAME_BYTES,
-  MAX_IP_LENGTH
+  MAX_IP_LENGTH,
+  TRACKER_MAX_METAINFO_BYTES
 } from './limits.js'
 
 /** server.py's order: the first of these missing from the body is the one the error names. */
@@ -33,6 +34,8 @@ export interface Registration {
   chunkSize?: number
   /** Extension: the file's BitTorrent info hash (40 lower-case hex), when the peer sent it. */
   infoHash?: string
+  /** Extension: the file's metainfo (.torrent bytes), checked to be a torrent of `infoHash` and `fileSize`. */
+  metainfo?: Buffer
 }
 
 /** `Invalid field: <name>: <reason>`, the 400 message of every value that fails validation. */
@@ -142,6 +145,42 @@ export function checkIp (value: unknown): string {
   return canonical
 }
 
+/**
+ * Base64 (RFC 4648 §4) with its padding: what Buffer's 'base64' writes; with a length that is a multiple of 4, checked
+ * apart (a regular expression repeating 4-character groups overflows V8's stack on megabytes). Node's decoder would
+ * skip anything else silently.
+ */
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/
+/** Longest base64 text of a metainfo within the bound. */
+const MAX_METAINFO_BASE64 = Math.ceil(TRACKER_MAX_METAINFO_BYTES / 3) * 4
+
+/**
+ * Checks an uploaded metainfo: base64 of at most TRACKER_MAX_METAINFO_BYTES that parses as a torrent (the same checks
+ * as any .torrent we read), whose info hash is the registration's `info_hash` (which it requires) and whose content is
+ * `file_size` bytes. Returns the decoded bytes, kept as they came.
+ */
+function checkMetainfo (value: unknown, infoHash: string | undefined, fileSize: number): Buffer {
+  if (typeof value !== 'string') throw invalidField('metainfo', 'must be a string (the .torrent file, base64)')
+  if (value.length > MAX_METAINFO_BASE64) throw invalidField('metainfo', `must be at most ${TRACKER_MAX_METAINFO_BYTES} bytes (before base64)`)
+  if (value === '') throw invalidField('metainfo', 'must not be empty')
+  if (value.length % 4 !== 0 || !BASE64.test(value)) throw invalidField('metainfo', 'must be base64 (RFC 4648, with padding)')
+  if (infoHash === undefined) throw invalidField('metainfo', 'needs info_hash (the torrent\'s info hash) in the same registration')
+  const bytes = Buffer.from(value, 'base64')
+  if (bytes.length > TRACKER_MAX_METAINFO_BYTES) throw invalidField('metainfo', `must be at most ${TRACKER_MAX_METAINFO_BYTES} bytes (before base64)`)
+  let parsed
+  try {
+    parsed = parseMetainfo(bytes)
+  } catch (err) {
+    if (!isP2PError(err)) throw err
+    throw invalidField('metainfo', `not a valid torrent file: ${err.message.replace(/^Invalid torrent: /, '')}`)
+  }
+  if (parsed.infoHash !== infoHash) throw invalidField('metainfo', `its info hash ${parsed.infoHash} differs from info_hash ${infoHash}`)
+  if (parsed.info.totalSize !== fileSize) {
+    throw invalidField('metainfo', `describes ${parsed.info.totalSize} bytes, not file_size ${fileSize}`)
+  }
+  return bytes
+}
+
 function checkPort (value: unknown): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
     throw invalidField('port', 'must be an integer from 1 to 65535')
@@ -153,8 +192,8 @@ function checkPort (value: unknown): number {
  * Validates a parsed `/register` body. Throws ValidationError with the reply's message:
  * `Missing field: <name>` for the first absent field (server.py's order), else `Invalid field: <name>: <reason>`
  * for the first bad value, checked in the order file_name, file_hash, file_size, chunk_size, chunks, ip, port,
- * info_hash (chunk_size before chunks because it bounds the ids; the optional info_hash extension last). Fields it
- * does not know are ignored.
+ * info_hash, metainfo (chunk_size before chunks because it bounds the ids; the optional extensions last, metainfo
+ * after the info hash it must match). Fields it does not know are ignored.
  */
 export function parseRegistration (body: unknown): Registration {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -172,6 +211,7 @@ export function parseRegistration (body: unknown): Registration {
   const ip = checkIp(fields.ip)
   const port = checkPort(fields.port)
   const infoHash = Object.hasOwn(fields, 'info_hash') ? checkFileHash(fields.info_hash, 'info_hash') : undefined
+  const metainfo = Object.hasOwn(fields, 'metainfo') ? checkMetainfo(fields.metainfo, infoHash, fileSize) : undefined
   const registration: Registration = {
     fileName,
     fileHash,
@@ -183,5 +223,6 @@ export function parseRegistration (body: unknown): Registration {
   }
   if (chunkSize !== undefined) registration.chunkSize = chunkSize
   if (infoHash !== undefined) registration.infoHash = infoHash
+  if (metainfo !== undefined) registration.metainfo = metainfo
   return registration
 }

@@ -1,13 +1,17 @@
 /**
- * The tracker's persistent state in SQLite: the catalogue of files and the legacy (`/register`) peers.
+ * The tracker's persistent state in SQLite: the catalogue of files (with their metainfo and completed-download
+ * counts) and the legacy (`/register`) peers.
  *
  * Peers are persisted, not only files: the seed's peers register once and never again, so a peer list
  * lost on restart would never come back. Every write is one transaction (WAL journal, synchronous=FULL),
- * so a crash or `kill -9` leaves the file at the last committed registration.
+ * so a crash or `kill -9` leaves the file at the last committed registration. Files stay until the operator
+ * removes one (`removeFile`, `p2pshare tracker remove`), which another process may do while a tracker runs on the
+ * same file: WAL lets it write while the tracker reads, and the tracker keeps no copy of the catalogue in memory.
  */
 import Database from 'better-sqlite3'
 import { P2PError, ValidationError } from '../errors.js'
 import { decodeRanges, encodeRanges, type ChunkRange } from './chunk-ranges.js'
+import type { CatalogueSort, SortOrder } from './catalogue-query.js'
 import { DB_BUSY_TIMEOUT_MS, TRACKER_MAX_FILES, TRACKER_MAX_PEERS, TRACKER_MAX_PEERS_PER_FILE } from './limits.js'
 import type { Registration } from './registration.js'
 import { AccessKeys } from './access-keys.js'
@@ -20,7 +24,7 @@ const MIGRATIONS: readonly string[] = [
   // 1: the seed's catalogue and its peers.
   `
   CREATE TABLE files (
-    seq         INTEGER PRIMARY KEY,                 -- registration order (files are never deleted)
+    seq         INTEGER PRIMARY KEY,                 -- registration order
     file_hash   TEXT    NOT NULL UNIQUE CHECK (length(file_hash) = 40),
     file_name   TEXT    NOT NULL,                    -- fixed by the first registration of the hash
     name_folded TEXT    NOT NULL,                    -- file_name lower-cased (Unicode), for search
@@ -86,10 +90,41 @@ export interface FileEntry {
   addedAt: number
   /** The BitTorrent info hash (40 lower-case hex), when a registration named it. */
   infoHash?: string
+  /** Peers that announced `completed` to the info hash's swarm, as written so far (see CompletedCounts). */
+  completed: number
+  /** A registration uploaded the file's metainfo (.torrent), served at `/torrent/<info hash>`. */
+  hasMetainfo: boolean
 }
 
 export interface FileSummary extends FileEntry {
   peersCount: number
+}
+
+/** A page of the catalogue. */
+export interface CataloguePageQuery {
+  /** Names containing this text (folded with foldName); '' for every file. */
+  q: string
+  /** Absent: registration order. */
+  sort?: CatalogueSort
+  order: SortOrder
+  limit: number
+  offset: number
+}
+
+/** The live seeders of an info hash (the announce swarms, in memory), for the `seeders` sort. */
+export type SeedersOf = (infoHash: string) => number
+
+/** The metainfo a registration uploaded, and the name to serve it under. */
+export interface StoredMetainfo {
+  fileName: string
+  metainfo: Buffer
+}
+
+/** What `removeFile` took out of the catalogue. */
+export interface RemovedFile {
+  file: FileEntry
+  /** Registered (legacy) peers deleted with it. */
+  peersRemoved: number
 }
 
 export interface StoredPeer {
@@ -110,6 +145,8 @@ export interface RegisterResult {
   peersCount: number
   /** The info hash the catalogue holds for the file after this registration (which may not be the one it named). */
   infoHash?: string
+  /** The catalogue holds the file's metainfo after this registration (uploaded by it or by an earlier one). */
+  hasMetainfo: boolean
 }
 
 /** An address the prober dials. */
@@ -124,7 +161,32 @@ interface FileRow {
   file_size: number
   added_at: number
   info_hash: string | null
+  completed: number
+  has_metainfo: number
 }
+
+/** The columns of a FileRow (`metainfo IS NOT NULL` reads the record header only, not the blob). */
+const FILE_COLUMNS = 'file_hash, file_name, file_size, added_at, info_hash, completed, metainfo IS NOT NULL AS has_metainfo'
+/** The same, from `files f`, with the file's registered peers counted (through the (file_hash, ip, port) index). */
+const SUMMARY_COLUMNS = `f.file_hash, f.file_name, f.file_size, f.added_at, f.info_hash, f.completed, f.metainfo IS NOT NULL AS has_metainfo,
+  (SELECT COUNT(*) FROM legacy_peers p WHERE p.file_hash = f.file_hash) AS peers_count`
+/** The search condition of a non-empty `q` (instr: `%` and `_` are literal, unlike LIKE). */
+const MATCHES = 'instr(f.name_folded, ?) > 0'
+/**
+ * The SQL function that asks the swarms for an info hash's seeders (registered on this connection only, never stored in
+ * the schema): the `seeders` sort orders by it, so SQLite keeps only a top-N of (seeders, seq) pairs in its sorter.
+ */
+const SEEDERS_FUNCTION = 'p2pshare_swarm_seeders'
+/** ORDER BY of each sort; ties always in registration order. */
+const ORDER_BY: Record<CatalogueSort | 'registration', (dir: string) => string> = {
+  registration: (dir) => `f.seq ${dir}`,
+  name: (dir) => `f.name_folded ${dir}, f.seq`,
+  size: (dir) => `f.file_size ${dir}, f.seq`,
+  added: (dir) => `f.added_at ${dir}, f.seq`,
+  seeders: (dir) => `(CASE WHEN f.info_hash IS NULL THEN 0 ELSE ${SEEDERS_FUNCTION}(f.info_hash) END) ${dir}, f.seq`
+}
+
+type SummaryRow = FileRow & { peers_count: number }
 
 interface PeerRow {
   ip: string
@@ -138,9 +200,20 @@ interface PeerRow {
 }
 
 function fileEntry (row: FileRow): FileEntry {
-  const entry: FileEntry = { fileHash: row.file_hash, fileName: row.file_name, fileSize: row.file_size, addedAt: row.added_at }
+  const entry: FileEntry = {
+    fileHash: row.file_hash,
+    fileName: row.file_name,
+    fileSize: row.file_size,
+    addedAt: row.added_at,
+    completed: row.completed,
+    hasMetainfo: row.has_metainfo === 1
+  }
   if (row.info_hash !== null) entry.infoHash = row.info_hash
   return entry
+}
+
+function fileSummary (row: SummaryRow): FileSummary {
+  return { ...fileEntry(row), peersCount: row.peers_count }
 }
 
 function storedPeer (row: PeerRow): StoredPeer {
@@ -191,6 +264,10 @@ export class TrackerStore {
   readonly #db: Database.Database
   readonly #limits: StoreLimits
   readonly #stmt
+  /** Page statements (the seq of each file of a page) by (sort, order, search or not), prepared when first used. */
+  readonly #pageStmts = new Map<string, Database.Statement<unknown[], number>>()
+  /** What the seeders SQL function answers; set for the duration of one page query. */
+  #seedersOf: SeedersOf = () => 0
   /** The access keys of a private tracker (in the same database). */
   readonly keys: AccessKeys
 
@@ -198,12 +275,22 @@ export class TrackerStore {
     this.#db = db
     this.#limits = limits
     this.keys = new AccessKeys(db)
+    db.function(SEEDERS_FUNCTION, { deterministic: false }, (infoHash: unknown) => typeof infoHash === 'string' ? this.#seedersOf(infoHash) : 0)
     this.#stmt = {
-      fileByHash: db.prepare<[string], FileRow>('SELECT file_hash, file_name, file_size, added_at, info_hash FROM files WHERE file_hash = ?'),
-      fileByName: db.prepare<[string], FileRow>(
-        'SELECT file_hash, file_name, file_size, added_at, info_hash FROM files WHERE file_name = ? ORDER BY seq LIMIT 1'),
-      fileByInfoHash: db.prepare<[string], FileRow>(
-        'SELECT file_hash, file_name, file_size, added_at, info_hash FROM files WHERE info_hash = ?'),
+      fileByHash: db.prepare<[string], FileRow>(`SELECT ${FILE_COLUMNS} FROM files WHERE file_hash = ?`),
+      fileByName: db.prepare<[string], FileRow>(`SELECT ${FILE_COLUMNS} FROM files WHERE file_name = ? ORDER BY seq LIMIT 1`),
+      fileByInfoHash: db.prepare<[string], FileRow>(`SELECT ${FILE_COLUMNS} FROM files WHERE info_hash = ?`),
+      setMetainfo: db.prepare<[Buffer, string, string]>(
+        'UPDATE files SET metainfo = ? WHERE file_hash = ? AND info_hash = ? AND metainfo IS NULL'),
+      hasMetainfo: db.prepare<[string], { n: number }>('SELECT metainfo IS NOT NULL AS n FROM files WHERE file_hash = ?'),
+      metainfoOf: db.prepare<[string], { file_name: string, metainfo: Buffer }>(
+        'SELECT file_name, metainfo FROM files WHERE info_hash = ? AND metainfo IS NOT NULL'),
+      addCompleted: db.prepare<[number, string]>('UPDATE files SET completed = completed + ? WHERE info_hash = ?'),
+      deletePeersOf: db.prepare<[string]>('DELETE FROM legacy_peers WHERE file_hash = ?'),
+      deleteFile: db.prepare<[string]>('DELETE FROM files WHERE file_hash = ?'),
+      countMatches: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM files f WHERE instr(f.name_folded, ?) > 0'),
+      filesBySeq: db.prepare<[string], SummaryRow & { seq: number }>(
+        `SELECT f.seq, ${SUMMARY_COLUMNS} FROM files f WHERE f.seq IN (SELECT value FROM json_each(?))`),
       setInfoHash: db.prepare<[string, string]>('UPDATE files SET info_hash = ? WHERE file_hash = ? AND info_hash IS NULL'),
       countFiles: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM files'),
       insertFile: db.prepare<[string, string, string, number, number, string | null]>(
@@ -222,15 +309,6 @@ export class TrackerStore {
       peersOf: db.prepare<[string], PeerRow>(
         `SELECT ip, port, chunks, chunk_count, chunk_size, registered_at, updated_at, probe_failures
          FROM legacy_peers WHERE file_hash = ? ORDER BY id`),
-      listFiles: db.prepare<[], FileRow & { peers_count: number }>(
-        `SELECT f.file_hash, f.file_name, f.file_size, f.added_at, f.info_hash, COUNT(p.id) AS peers_count
-         FROM files f LEFT JOIN legacy_peers p ON p.file_hash = f.file_hash
-         GROUP BY f.seq ORDER BY f.seq`),
-      searchFiles: db.prepare<[string], FileRow & { peers_count: number }>(
-        `SELECT f.file_hash, f.file_name, f.file_size, f.added_at, f.info_hash, COUNT(p.id) AS peers_count
-         FROM files f LEFT JOIN legacy_peers p ON p.file_hash = f.file_hash
-         WHERE instr(f.name_folded, ?) > 0
-         GROUP BY f.seq ORDER BY f.seq`),
       endpointsToProbe: db.prepare<[number], Endpoint>(
         `SELECT ip, port FROM legacy_peers GROUP BY ip, port
          ORDER BY MIN(COALESCE(last_probed_at, -1)), MIN(id) LIMIT ?`),
@@ -277,6 +355,10 @@ export class TrackerStore {
    * otherwise it is ignored (the registration itself still counts): the same bytes can be in several torrents
    * (another name or piece length gives another info hash), so a differing one is no reason to refuse a peer.
    * `infoHash` in the result is the one the catalogue holds.
+   *
+   * Metainfo the registration uploads (already checked against its info hash by parseRegistration) is kept when the
+   * catalogue holds that info hash for the file and no metainfo yet: the first upload stays (its info dictionary is
+   * the same bytes as any later one's; only the advisory keys around it could differ).
    */
   register (reg: Registration, now: number): RegisterResult {
     const s = this.#stmt
@@ -312,7 +394,14 @@ export class TrackerStore {
         }
         s.insertPeer.run(reg.fileHash, reg.ip, reg.port, chunks, reg.chunkCount, chunkSize, now, now)
       }
-      const result: RegisterResult = { updated: existing !== undefined, peersCount: s.countPeersOf.get(reg.fileHash)?.n ?? 0 }
+      if (reg.metainfo !== undefined && infoHash !== undefined && infoHash === reg.infoHash) {
+        s.setMetainfo.run(reg.metainfo, reg.fileHash, infoHash)
+      }
+      const result: RegisterResult = {
+        updated: existing !== undefined,
+        peersCount: s.countPeersOf.get(reg.fileHash)?.n ?? 0,
+        hasMetainfo: s.hasMetainfo.get(reg.fileHash)?.n === 1
+      }
       if (infoHash !== undefined) result.infoHash = infoHash
       return result
     }).immediate()
@@ -346,10 +435,90 @@ export class TrackerStore {
     return this.#stmt.peersOf.all(fileHash).map(storedPeer)
   }
 
-  /** The catalogue in registration order; with `search`, only names containing it, case-insensitively. */
-  listFiles (search = ''): FileSummary[] {
-    const rows = search === '' ? this.#stmt.listFiles.all() : this.#stmt.searchFiles.all(foldName(search))
-    return rows.map((row) => ({ ...fileEntry(row), peersCount: row.peers_count }))
+  /** Runs `read` in one read transaction: every query in it sees the same catalogue. */
+  snapshot<T> (read: () => T): T {
+    return this.#db.transaction(read).deferred()
+  }
+
+  /** How many files have a name containing `search`, case-insensitively (every file for ''). */
+  countFiles (search = ''): number {
+    const row = search === '' ? this.#stmt.countFiles.get() : this.#stmt.countMatches.get(foldName(search))
+    return row?.n ?? 0
+  }
+
+  /**
+   * One page of the files whose name contains `query.q` (case-insensitively), sorted, ties in registration order
+   * whatever the direction. Two steps: the page's registration numbers (the indexes on (file_size, seq) and
+   * (added_at, seq) serve those sorts without a sort step; a name or seeders sort or a search reads every row and
+   * keeps a top-N of small keys), then only the page's rows in full. `seedersOf` answers the `seeders` sort.
+   */
+  pageFiles (query: CataloguePageQuery, seedersOf: SeedersOf = () => 0): FileSummary[] {
+    const dir = query.order === 'desc' ? 'DESC' : 'ASC'
+    const sort = query.sort ?? 'registration'
+    const search = query.q !== ''
+    const key = `${sort} ${dir} ${search ? 'q' : ''}`
+    let stmt = this.#pageStmts.get(key)
+    if (stmt === undefined) {
+      stmt = this.#db.prepare<unknown[], number>(
+        `SELECT f.seq FROM files f ${search ? `WHERE ${MATCHES}` : ''} ORDER BY ${ORDER_BY[sort](dir)} LIMIT ? OFFSET ?`).pluck()
+      this.#pageStmts.set(key, stmt)
+    }
+    this.#seedersOf = seedersOf
+    try {
+      const seqs = search ? stmt.all(foldName(query.q), query.limit, query.offset) : stmt.all(query.limit, query.offset)
+      return this.filesBySeq(seqs)
+    } finally {
+      this.#seedersOf = () => 0
+    }
+  }
+
+  /** The files of these registration numbers, in the order given (numbers of removed files are skipped). */
+  filesBySeq (seqs: readonly number[]): FileSummary[] {
+    if (seqs.length === 0) return []
+    const bySeq = new Map<number, FileSummary>()
+    for (const row of this.#stmt.filesBySeq.all(JSON.stringify(seqs))) bySeq.set(row.seq, fileSummary(row))
+    const files: FileSummary[] = []
+    for (const seq of seqs) {
+      const file = bySeq.get(seq)
+      if (file !== undefined) files.push(file)
+    }
+    return files
+  }
+
+  /** The metainfo uploaded for an info hash (40 lower-case hex); undefined when the catalogue has none. */
+  metainfoOf (infoHash: string): StoredMetainfo | undefined {
+    const row = this.#stmt.metainfoOf.get(infoHash)
+    return row === undefined ? undefined : { fileName: row.file_name, metainfo: row.metainfo }
+  }
+
+  /**
+   * Adds completed downloads to the files of these info hashes, all in one transaction. Info hashes the catalogue
+   * does not hold are ignored (their swarms' own count still answers scrapes). Returns how many files were updated.
+   */
+  addCompleted (counts: Iterable<readonly [infoHash: string, count: number]>): number {
+    const s = this.#stmt
+    return this.#db.transaction((): number => {
+      let updated = 0
+      for (const [infoHash, count] of counts) updated += s.addCompleted.run(count, infoHash).changes
+      return updated
+    }).immediate()
+  }
+
+  /**
+   * Removes a file, by file hash or info hash (40 hex, either case; a file hash is tried first), with its registered
+   * peers, in one transaction. Undefined when no file has that hash. Its announce swarm (memory) is not touched: peers
+   * announcing the info hash keep their swarm, which is simply no longer listed in the catalogue.
+   */
+  removeFile (hash: string): RemovedFile | undefined {
+    const s = this.#stmt
+    const lower = hash.toLowerCase()
+    return this.#db.transaction((): RemovedFile | undefined => {
+      const row = s.fileByHash.get(lower) ?? s.fileByInfoHash.get(lower)
+      if (row === undefined) return undefined
+      const peersRemoved = s.deletePeersOf.run(row.file_hash).changes
+      s.deleteFile.run(row.file_hash)
+      return { file: fileEntry(row), peersRemoved }
+    }).immediate()
   }
 
   /** Up to `limit` distinct peer endpoints, least recently probed first. */

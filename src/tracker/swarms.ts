@@ -15,6 +15,16 @@
  * at the head: every read of a swarm first drops them, in O(1) when there are none, which keeps counts and peer
  * lists exact without scanning. A periodic `sweep()` does the same for swarms nobody reads and drops swarms left
  * empty. The clock is passed in by the caller (`now`, ms).
+ *
+ * Everything is bounded, and a bound makes room rather than refusing (abuse limits, docs/limits.md): the swarms too
+ * sit in a doubly linked list in order of activity (an announce moves its swarm to the tail). A new swarm past
+ * `maxSwarms` evicts the least recently active one with its peers; a new peer past `maxPeers` evicts the oldest peer
+ * of the least recently active swarm that has peers; a new peer past `maxPeersPerSwarm` evicts its swarm's oldest
+ * peer. Each is O(1) (pointer moves, no scan), so the bounds cost the announce path nothing measurable.
+ *
+ * A regular announce (no event) sooner than `min interval` after the peer's last one changes nothing and is answered
+ * with counts only (`early`): a client hammering the tracker gets no fresh peers for it, and its place in the
+ * announce order is not refreshed. `started`, `completed` and `stopped` are always applied.
  */
 import { COMPACT_PEER6_BYTES, COMPACT_PEER_BYTES, parseIPv4, parseIPv6 } from '../discovery/compact.js'
 import type { AnnounceParams } from './announce-params.js'
@@ -22,6 +32,7 @@ import { AnnounceFailure } from './announce-params.js'
 import {
   ANNOUNCE_EXPIRY_GRACE_S,
   MAX_NUMWANT,
+  minAnnounceIntervalS,
   TRACKER_MAX_ANNOUNCED_PEERS,
   TRACKER_MAX_PEERS_PER_SWARM,
   TRACKER_MAX_SWARMS
@@ -38,6 +49,16 @@ export interface SwarmsOptions {
   /** The announce interval clients are given, seconds. */
   intervalS: number
   limits?: Partial<SwarmLimits> | undefined
+  /**
+   * Called once per peer when it first announces `completed` (the swarm's `downloaded` count grows by one), with
+   * the swarm's info hash (40 lower-case hex). Synchronous, on the announce path: keep it cheap.
+   */
+  onCompleted?: ((infoHash: string) => void) | undefined
+  /**
+   * A regular announce sooner than this after the peer's last one is `early` (answered without peers, nothing
+   * changed), seconds; default `min interval` (minAnnounceIntervalS(intervalS)); 0 disables the rule.
+   */
+  enforcedMinIntervalS?: number | undefined
 }
 
 /** One announced peer. Its address is fixed at its first announce (it is its key). */
@@ -122,8 +143,14 @@ export class Swarm {
   /** The peer that announced least recently, and most recently. */
   oldest: SwarmPeer | undefined
   newest: SwarmPeer | undefined
+  /** Its info hash (40 lower-case hex), the key of the swarm table. */
+  readonly infoHash: string
+  /** Neighbours in the tracker's activity-order list of swarms (less recently active, more recently active). */
+  older: Swarm | undefined = undefined
+  newer: Swarm | undefined = undefined
 
-  constructor (now: number) {
+  constructor (infoHash: string, now: number) {
+    this.infoHash = infoHash
     this.lastActivity = now
   }
 
@@ -147,6 +174,11 @@ export interface AnnounceOutcome {
   swarm: Swarm | undefined
   /** The announcing peer; undefined after `stopped`. */
   self: SwarmPeer | undefined
+  /**
+   * A regular announce sooner than `min interval` after the peer's last one: nothing was changed, and the reply
+   * carries counts but no peers.
+   */
+  early: boolean
 }
 
 /** Compact peer strings for one reply, filled by `pickCompact` (reused from reply to reply). */
@@ -193,11 +225,25 @@ function sample (n: number, want: number): void {
   }
 }
 
+/** What the bounds have evicted so far (for logs and metrics). */
+export interface EvictionStats {
+  /** Swarms evicted (with their peers) to make room for a new swarm. */
+  swarms: number
+  /** Peers evicted to make room for a new peer (in its swarm, or the tracker's oldest), not counting evicted swarms' peers. */
+  peers: number
+}
+
 export class Swarms {
   readonly #swarms = new Map<string, Swarm>()
   readonly #limits: SwarmLimits
   readonly #peerTimeoutMs: number
+  readonly #minIntervalMs: number
+  readonly #onCompleted: ((infoHash: string) => void) | undefined
   #peerCount = 0
+  /** The least and most recently active swarms. */
+  #oldest: Swarm | undefined
+  #newest: Swarm | undefined
+  readonly evictions: EvictionStats = { swarms: 0, peers: 0 }
 
   constructor (options: SwarmsOptions) {
     this.#limits = {
@@ -205,7 +251,17 @@ export class Swarms {
       maxPeers: options.limits?.maxPeers ?? TRACKER_MAX_ANNOUNCED_PEERS,
       maxSwarms: options.limits?.maxSwarms ?? TRACKER_MAX_SWARMS
     }
+    for (const [name, value] of Object.entries(this.#limits)) {
+      if (!(Number.isSafeInteger(value) && value >= 1)) throw new RangeError(`Invalid swarm limit ${name}: ${value} (an integer of at least 1)`)
+    }
     this.#peerTimeoutMs = (2 * options.intervalS + ANNOUNCE_EXPIRY_GRACE_S) * 1000
+    this.#minIntervalMs = (options.enforcedMinIntervalS ?? minAnnounceIntervalS(options.intervalS)) * 1000
+    this.#onCompleted = options.onCompleted
+  }
+
+  /** A regular announce sooner than this after the peer's last one is `early`, ms (0: never). */
+  get minIntervalMs (): number {
+    return this.#minIntervalMs
   }
 
   /** A peer that has not announced for longer than this is gone: two intervals plus a grace, ms. */
@@ -226,7 +282,9 @@ export class Swarms {
   /**
    * Applies one announce from `ip` (the connection's address, normalised). `stopped` removes the peer; any
    * other event adds or refreshes it; `completed` counts it once in `downloaded`; `left = 0` makes it a seeder.
-   * Throws AnnounceFailure when a new peer or swarm would pass a limit.
+   * A regular announce sooner than `min interval` after the peer's last one changes nothing (`early`). A new peer
+   * or swarm past a bound evicts the least recently active (see the file comment). Throws AnnounceFailure only
+   * for an address it cannot use.
    */
   announce (params: AnnounceParams, ip: string, now: number): AnnounceOutcome {
     let swarm = this.#swarms.get(params.infoHash)
@@ -238,26 +296,28 @@ export class Swarms {
         const peer = swarm.peers.get(key)
         if (peer !== undefined) this.#remove(swarm, peer)
         swarm.lastActivity = now
+        this.#touchSwarm(swarm)
       }
-      return { swarm, self: undefined }
+      return { swarm, self: undefined, early: false }
     }
 
     let peer = swarm?.peers.get(key)
     if (peer === undefined) {
-      if (swarm === undefined && this.#swarms.size >= this.#limits.maxSwarms) {
-        throw new AnnounceFailure(`Tracker is full (${this.#limits.maxSwarms} swarms)`)
-      }
-      if (swarm !== undefined && swarm.size >= this.#limits.maxPeersPerSwarm) {
-        throw new AnnounceFailure(`Swarm is full (${this.#limits.maxPeersPerSwarm} peers)`)
-      }
-      if (this.#peerCount >= this.#limits.maxPeers) {
-        throw new AnnounceFailure(`Tracker is full (${this.#limits.maxPeers} peers)`)
-      }
       if (v4 < 0 && !parseIPv6(ip, scratch6)) throw new AnnounceFailure('Cannot use your address')
       if (swarm === undefined) {
-        swarm = new Swarm(now)
+        if (this.#swarms.size >= this.#limits.maxSwarms) this.#evictSwarm()
+        swarm = new Swarm(params.infoHash, now)
         this.#swarms.set(params.infoHash, swarm)
+        this.#linkSwarm(swarm)
+      } else {
+        // Active now: it is the last swarm the global bound takes a peer from.
+        this.#touchSwarm(swarm)
+        if (swarm.size >= this.#limits.maxPeersPerSwarm) {
+          this.#remove(swarm, swarm.oldest as SwarmPeer)
+          this.evictions.peers++
+        }
       }
+      if (this.#peerCount >= this.#limits.maxPeers) this.#evictPeer(swarm)
       const seeder = params.left === 0
       peer = {
         key, ip, port: params.port, peerId: params.peerId, left: params.left, lastSeen: now, seeder,
@@ -283,7 +343,10 @@ export class Swarms {
       else swarm.newest.newer = peer
       swarm.newest = peer
       this.#peerCount++
+    } else if (params.event === '' && now - peer.lastSeen < this.#minIntervalMs) {
+      return { swarm: swarm as Swarm, self: peer, early: true }
     } else {
+      this.#touchSwarm(swarm as Swarm)
       // The endpoint is the peer: a restarted client on the same port may send a new peer id.
       if (peer.peerId !== params.peerId) peer.peerId = params.peerId
       peer.left = params.left
@@ -294,9 +357,67 @@ export class Swarms {
     if (params.event === 'completed' && !peer.completed) {
       peer.completed = true
       ;(swarm as Swarm).downloaded++
+      this.#onCompleted?.(params.infoHash)
     }
     ;(swarm as Swarm).lastActivity = now
-    return { swarm, self: peer }
+    return { swarm, self: peer, early: false }
+  }
+
+  /** Makes room for a swarm: drops the least recently active one, with its peers (left to the garbage collector). */
+  #evictSwarm (): void {
+    const victim = this.#oldest
+    if (victim === undefined) return
+    this.#peerCount -= victim.size
+    this.#dropSwarm(victim)
+    this.evictions.swarms++
+  }
+
+  /**
+   * Makes room for a peer in `into` (already the most recently active swarm): drops the oldest peer of the least
+   * recently active swarm that has one. Empty swarms met on the way are dropped (each once: amortised O(1)); `into`
+   * is never dropped, and gives up its own oldest peer when it is the only swarm with peers.
+   */
+  #evictPeer (into: Swarm): void {
+    let swarm = this.#oldest
+    while (swarm !== undefined) {
+      const next = swarm.newer
+      if (swarm.size > 0) {
+        this.#remove(swarm, swarm.oldest as SwarmPeer)
+        this.evictions.peers++
+        return
+      }
+      if (swarm !== into) this.#dropSwarm(swarm)
+      swarm = next
+    }
+  }
+
+  #dropSwarm (swarm: Swarm): void {
+    this.#swarms.delete(swarm.infoHash)
+    this.#unlinkSwarm(swarm)
+  }
+
+  /** Moves a swarm that just saw an announce to the newest end of the activity list. */
+  #touchSwarm (swarm: Swarm): void {
+    if (this.#newest === swarm) return
+    this.#unlinkSwarm(swarm)
+    this.#linkSwarm(swarm)
+  }
+
+  #linkSwarm (swarm: Swarm): void {
+    swarm.older = this.#newest
+    swarm.newer = undefined
+    if (this.#newest === undefined) this.#oldest = swarm
+    else this.#newest.newer = swarm
+    this.#newest = swarm
+  }
+
+  #unlinkSwarm (swarm: Swarm): void {
+    if (swarm.older === undefined) this.#oldest = swarm.newer
+    else swarm.older.newer = swarm.newer
+    if (swarm.newer === undefined) this.#newest = swarm.older
+    else swarm.newer.older = swarm.older
+    swarm.older = undefined
+    swarm.newer = undefined
   }
 
   /**
@@ -390,9 +511,9 @@ export class Swarms {
    */
   sweep (now: number): number {
     let dropped = 0
-    for (const [infoHash, swarm] of this.#swarms) {
+    for (const swarm of this.#swarms.values()) {
       dropped += this.#expire(swarm, now)
-      if (swarm.size === 0 && now - swarm.lastActivity > this.#peerTimeoutMs) this.#swarms.delete(infoHash)
+      if (swarm.size === 0 && now - swarm.lastActivity > this.#peerTimeoutMs) this.#dropSwarm(swarm)
     }
     return dropped
   }

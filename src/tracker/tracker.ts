@@ -4,10 +4,17 @@
  */
 import { lookup } from 'node:dns/promises'
 import { isIP, type AddressInfo } from 'node:net'
-import { fastify, type FastifyInstance } from 'fastify'
+import { createSecureContext } from 'node:tls'
+import { fastify, LogController, type FastifyInstance } from 'fastify'
 import { listenError, P2PError, systemErrorCode, ValidationError } from '../errors.js'
 import { DEFAULT_TRACKER_HOST, DEFAULT_TRACKER_PORT } from '../constants.js'
+import { PasskeyIndex, passkeyFailure, registerAccessControl } from './access.js'
+import { registerRateLimits } from './abuse.js'
 import { installJsonErrors, jsonErrorServerOptions } from './http-errors.js'
+import { asFastifyLogger, TrackerLog } from './log.js'
+import { TrackerMetrics } from './metrics.js'
+import { registerOpsRoutes } from './routes-ops.js'
+import { registerWebRoutes } from './routes-web.js'
 import {
   DEFAULT_ANNOUNCE_INTERVAL_S,
   DEFAULT_PROBE_FAILURES_TO_PRUNE,
@@ -16,13 +23,17 @@ import {
   MAX_ANNOUNCE_INTERVAL_S,
   SWARM_SWEEP_INTERVAL_MS,
   TRACKER_BODY_LIMIT_BYTES,
+  TRACKER_MAX_HEADER_BYTES,
   TRACKER_MAX_PARAM_LENGTH
 } from './limits.js'
 import { tcpProbe, type ProbeFn } from './probe.js'
 import { Prober, type PruneReport } from './prober.js'
+import { createRateLimits, type RateLimitOptions } from './rate-limit.js'
 import { registerAnnounceRoutes } from './routes-announce.js'
 import { registerHealthRoutes } from './routes-health.js'
 import { registerSeedRoutes } from './routes-seed.js'
+import { registerTorrentRoutes } from './routes-torrent.js'
+import { CompletedCounts } from './catalogue-completed.js'
 import { TrackerStore, type StoreLimits } from './store.js'
 import { Swarms, type SwarmLimits } from './swarms.js'
 import { UdpTracker } from './udp.js'
@@ -30,8 +41,18 @@ import { UdpTracker } from './udp.js'
 export interface TrackerOptions {
   /** SQLite file path (created if missing), or ':memory:'. */
   db: string
-  /** fastify/pino request logging to stdout; default false (silent). */
-  logger?: boolean | undefined
+  /**
+   * Logging: a TrackerLog (log.ts) gets one line per request (method, route, status, latency, client address) and
+   * the errors; `true` is fastify's own pino logger on stdout; default false (silent).
+   */
+  logger?: boolean | TrackerLog | undefined
+  /** Serve HTTPS with this certificate chain and private key (PEM); UDP is unaffected. Default: plain HTTP. */
+  https?: { cert: string | Buffer, key: string | Buffer } | undefined
+  /**
+   * Longest wait of `close()` for requests in flight, ms; then the connections still open are closed. Default
+   * SHUTDOWN_TIMEOUT_MS (10 s).
+   */
+  shutdownTimeoutMs?: number | undefined
   /** Liveness check of a registered (ip, port); default: a TCP connect with a 3 s timeout, then close. */
   probe?: ProbeFn | undefined
   /** Pause between probe rounds; default 60 000. 0 disables automatic rounds (pruneOnce() still works). */
@@ -53,6 +74,23 @@ export interface TrackerOptions {
    * connection ids follow `now` too.
    */
   udp?: boolean | undefined
+  /**
+   * Abuse limits (rate-limit.ts): per-client budgets of announces, UDP packets, writes and reads, over the defaults
+   * of limits.ts; `false` disables them (local benchmarks). Default: on, loopback included.
+   */
+  rateLimits?: Partial<RateLimitOptions> | false | undefined
+  /**
+   * A regular announce (no event) sooner than this after the peer's last one gets counts and no peers, and changes
+   * nothing, seconds; default the replies' `min interval` (half the interval); 0 disables the rule. `started`,
+   * `completed` and `stopped` are always applied.
+   */
+  enforcedMinIntervalS?: number | undefined
+  /**
+   * A private tracker (access.ts): every announce, scrape and seed-API request must carry a key issued by the operator
+   * (`?passkey=KEY`; `store.keys`, `p2pshare tracker keys`). It serves no UDP (BEP 15 requests have no place for the
+   * key): `udp` is then ignored. Default false.
+   */
+  private?: boolean | undefined
 }
 
 export interface TrackerAddress {
@@ -66,6 +104,8 @@ export interface TrackerAddress {
 export interface Tracker {
   /** The HTTP app: routes, parsers and error handling. Use `app.inject()` in tests. */
   readonly app: FastifyInstance
+  /** The Prometheus metrics `GET /metrics` serves; the BitTorrent fast path records into it. */
+  readonly metrics: TrackerMetrics
   /**
    * Listens on host (default 127.0.0.1) and port (default 5000; 0 = any port free for both TCP and UDP), HTTP and
    * (unless disabled) UDP on the same port number; resolves to the bound address.
@@ -75,11 +115,20 @@ export interface Tracker {
   pruneOnce (): Promise<PruneReport>
   /** Drops expired announced peers and idle empty swarms now; returns how many peers were dropped. */
   sweepSwarms (): number
-  /** Stops probing (aborting a round in progress), closes the UDP socket, the HTTP server and the database. Idempotent. */
+  /**
+   * Graceful shutdown: stops accepting connections and probing, lets requests in flight finish (at most
+   * `shutdownTimeoutMs`, then closes the connections left), closes the UDP socket, then the database. Idempotent.
+   */
   close (): Promise<void>
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * How long a graceful shutdown waits for requests in flight: every route answers in well under a second, so 10 s
+ * covers a slow client sending a large body, and keeps a supervisor's stop (systemd: 90 s, Docker: 10 s) short.
+ */
+export const SHUTDOWN_TIMEOUT_MS = 10_000
 
 function checkOptions (options: TrackerOptions): void {
   const interval = options.probeIntervalMs
@@ -98,28 +147,60 @@ function checkOptions (options: TrackerOptions): void {
   if (sweep !== undefined && !(Number.isFinite(sweep) && sweep >= 0 && sweep <= MAX_TIMER_MS)) {
     throw new ValidationError(`Invalid swarm sweep interval: ${sweep} ms (0 to ${MAX_TIMER_MS})`)
   }
+  const early = options.enforcedMinIntervalS
+  if (early !== undefined && !(Number.isFinite(early) && early >= 0 && early <= MAX_ANNOUNCE_INTERVAL_S)) {
+    throw new ValidationError(`Invalid enforced min interval: ${early} s (0 to ${MAX_ANNOUNCE_INTERVAL_S})`)
+  }
 }
 
 /** Opens the store, builds the app and starts the prober. Throws P2PError `ERR_TRACKER_DB` when the db cannot be used. */
 export async function createTracker (options: TrackerOptions): Promise<Tracker> {
   checkOptions(options)
+  const rateLimits = createRateLimits(options.rateLimits)
   const now = options.now ?? Date.now
   const store = TrackerStore.open(options.db, options.limits)
   const intervalS = options.announceIntervalS ?? DEFAULT_ANNOUNCE_INTERVAL_S
   const sweepIntervalMs = options.swarmSweepIntervalMs ?? SWARM_SWEEP_INTERVAL_MS
-  const swarms = new Swarms({ intervalS, limits: options.swarmLimits })
+  // Completed downloads (a peer's first event=completed) are counted into the catalogue, written in batches.
+  const completed = new CompletedCounts(store, { onError: (err) => { app.log.error({ err }, 'writing completed counts failed') } })
+  const swarms = new Swarms({ intervalS, limits: options.swarmLimits, enforcedMinIntervalS: options.enforcedMinIntervalS, onCompleted: (infoHash) => { completed.add(infoHash) } })
+  const log = options.logger instanceof TrackerLog ? options.logger : undefined
+  let closing: Promise<void> | undefined
+  const metrics = new TrackerMetrics({
+    swarms: () => ({ swarms: swarms.swarmCount, peers: swarms.peerCount }),
+    catalogue: () => store.isOpen ? { files: store.countFiles() } : undefined,
+    udp: () => udp?.stats
+  })
   let app: FastifyInstance
   try {
+    if (options.https !== undefined) checkTlsPair(options.https)
     app = fastify({
-      logger: options.logger ?? false,
+      ...(log === undefined
+        ? { logger: options.logger === true }
+        : {
+            loggerInstance: asFastifyLogger(log),
+            // One logger for all: no child per request; requests are logged by routes-ops.ts, not by fastify.
+            childLoggerFactory: (logger) => logger,
+            logController: new LogController({ disableRequestLogging: true })
+          }),
+      ...(options.https === undefined ? {} : { https: { cert: options.https.cert, key: options.https.key, maxHeaderSize: TRACKER_MAX_HEADER_BYTES } }),
       bodyLimit: TRACKER_BODY_LIMIT_BYTES,
+      http: { maxHeaderSize: TRACKER_MAX_HEADER_BYTES },
       routerOptions: { maxParamLength: TRACKER_MAX_PARAM_LENGTH },
       ...jsonErrorServerOptions
     })
     installJsonErrors(app, TRACKER_BODY_LIMIT_BYTES)
-    registerSeedRoutes(app, { store, swarms, now })
-    registerAnnounceRoutes(app, { swarms, now, intervalS })
-    registerHealthRoutes(app)
+    // Abuse limits first: a client over its budget costs one map lookup, before any other hook.
+    if (rateLimits !== undefined) registerRateLimits(app, rateLimits, now)
+    registerOpsRoutes(app, { metrics, log })
+    // Private tracker: the JSON routes refuse requests without a valid passkey (hook); announce and scrape check it themselves.
+    const passkeys = options.private === true ? new PasskeyIndex(store.keys) : undefined
+    if (passkeys !== undefined) registerAccessControl(app, passkeys)
+    registerSeedRoutes(app, { store, swarms, now, completed })
+    registerTorrentRoutes(app, { store })
+    registerAnnounceRoutes(app, { swarms, now, intervalS, limiter: rateLimits?.announce, ...(passkeys === undefined ? {} : { passkeyFailure: (url: string) => passkeyFailure(url, passkeys) }) })
+    registerHealthRoutes(app, { isClosing: () => closing !== undefined })
+    registerWebRoutes(app)
   } catch (err) {
     store.close()
     throw err
@@ -133,16 +214,20 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     now,
     onError: (err) => app.log.error({ err }, 'probe round failed')
   })
-  const udp = options.udp === false
+  // A private tracker serves no UDP: a BEP 15 request has no place for the passkey (see docs/private-tracker.md).
+  const udp = options.udp === false || options.private === true
     ? undefined
-    : new UdpTracker({ swarms, now, intervalS, onError: (err) => { app.log.warn({ err }, 'UDP tracker') } })
+    : new UdpTracker({ swarms, now, intervalS, limiter: rateLimits?.udp, onError: (err) => { app.log.warn({ err }, 'UDP tracker') } })
   // Whoever closes the app (tracker.close() or app.close()) stops the prober and UDP first, the database last.
   let sweeper: ReturnType<typeof setInterval> | undefined
   app.addHook('preClose', async () => {
     clearInterval(sweeper)
     await Promise.all([prober.close(), udp?.close()])
   })
-  app.addHook('onClose', async () => { store.close() })
+  app.addHook('onClose', async () => {
+    completed.close()
+    store.close()
+  })
 
   try {
     await app.ready()
@@ -152,15 +237,16 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     throw err
   }
   prober.start()
+  completed.start()
   if (sweepIntervalMs > 0) {
     sweeper = setInterval(() => swarms.sweep(now()), sweepIntervalMs)
     // Like the prober's schedule, the sweep alone must not keep a process alive.
     sweeper.unref()
   }
 
-  let closing: Promise<void> | undefined
   return {
     app,
+    metrics,
     async listen (address = {}) {
       const host = address.host ?? DEFAULT_TRACKER_HOST
       const port = address.port ?? DEFAULT_TRACKER_PORT
@@ -209,9 +295,36 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     pruneOnce: () => prober.runOnce(),
     sweepSwarms: () => swarms.sweep(now()),
     close () {
-      closing ??= app.close()
+      closing ??= closeWithin(app, options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS)
       return closing
     }
+  }
+}
+
+/**
+ * Closes the app: the server stops accepting and closes idle keep-alive connections at once (fastify's default);
+ * requests in flight are answered, and their connections closed after; connections still open after `timeoutMs` are
+ * closed. Then the preClose and onClose hooks stop UDP and the prober and close the database.
+ */
+async function closeWithin (app: FastifyInstance, timeoutMs: number): Promise<void> {
+  const timer = setTimeout(() => { app.server.closeAllConnections() }, timeoutMs)
+  try {
+    await app.close()
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/** Checks a TLS certificate and key before any socket is opened: unreadable PEM or a key of another certificate. */
+function checkTlsPair (tls: { cert: string | Buffer, key: string | Buffer }): void {
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key })
+  } catch (err) {
+    const reason = (err as Error).message
+    const mismatch = /mismatch/i.test(reason)
+    throw new ValidationError(mismatch
+      ? 'TLS: the private key (--key) does not belong to the certificate (--cert)'
+      : `TLS: cannot use the certificate or key: ${reason}`, { cause: err })
   }
 }
 

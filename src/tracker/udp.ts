@@ -10,6 +10,12 @@
  * small multiple of the request, so a spoofed source cannot use the tracker to amplify traffic. Only a source that
  * proved its address with a connection id gets an announce reply (at most 1,226 bytes).
  *
+ * Abuse limits: every packet (connect included) takes from its source address's UDP budget (rate-limit.ts) before
+ * anything else is read. Over budget, it is dropped without a reply: an error reply would be sent, under a flood, to
+ * whatever source the packets name, and a spoofed source must get nothing. A real client retransmits with BEP 15's
+ * back-off (15 × 2^n s), which is the wait it needs. The UDP budget is apart from HTTP's, so a flood in a victim's
+ * name can cost the victim its UDP announces, never its HTTP ones.
+ *
  * The hot path allocates one buffer per reply (node's pool) and the strings the swarms keep (info hash, peer id);
  * the announce fields and parameters are read into objects reused from packet to packet.
  */
@@ -27,6 +33,7 @@ import { AnnounceFailure, type AnnounceParams } from './announce-params.js'
 import { ConnectionIds } from './connection-ids.js'
 import { DEFAULT_NUMWANT, MAX_NUMWANT, UDP_MAX_PEERS_IPV6, UDP_SCRAPE_MAX_HASHES, UDP_SOCKET_BUFFER_BYTES } from './limits.js'
 import { peerAddress } from './peer-address.js'
+import type { RateLimiter } from './rate-limit.js'
 import { CompactPicks, type Swarms } from './swarms.js'
 
 export interface UdpTrackerContext {
@@ -39,6 +46,8 @@ export interface UdpTrackerContext {
   ids?: ConnectionIds | undefined
   /** Socket errors and unexpected exceptions (the tracker keeps serving). */
   onError?: ((err: Error) => void) | undefined
+  /** The per-source budget of packets (abuse limits); none: no limit. */
+  limiter?: RateLimiter | undefined
 }
 
 /** What the tracker did with the packets it was given. */
@@ -50,6 +59,8 @@ export interface UdpTrackerStats {
   errors: number
   /** Packets dropped without a reply (source port 0, shorter than 16 bytes). */
   dropped: number
+  /** Packets dropped without a reply because their source was over its budget (not counted in `dropped`). */
+  limited: number
 }
 
 /** Error messages: short ASCII, one line (clients show them to users). */
@@ -85,12 +96,13 @@ function errorReply (transactionId: number, message: Buffer): Buffer {
 }
 
 export class UdpTracker {
-  readonly stats: UdpTrackerStats = { connects: 0, announces: 0, scrapes: 0, errors: 0, dropped: 0 }
+  readonly stats: UdpTrackerStats = { connects: 0, announces: 0, scrapes: 0, errors: 0, dropped: 0, limited: 0 }
   readonly #swarms: Swarms
   readonly #now: () => number
   readonly #intervalS: number
   readonly #ids: ConnectionIds
   readonly #onError: (err: Error) => void
+  readonly #limiter: RateLimiter | undefined
   readonly #picks = new CompactPicks()
   /** One announce's fields and parameters, reused: handling is synchronous. */
   readonly #fields: UdpAnnounceFields = {
@@ -109,6 +121,7 @@ export class UdpTracker {
     this.#intervalS = context.intervalS
     this.#ids = context.ids ?? new ConnectionIds()
     this.#onError = context.onError ?? (() => {})
+    this.#limiter = context.limiter
   }
 
   /** The bound port, while listening. */
@@ -178,6 +191,10 @@ export class UdpTracker {
       this.stats.dropped++
       return undefined
     }
+    if (this.#limiter !== undefined && this.#limiter.take(address, this.#now()) !== 0) {
+      this.stats.limited++
+      return undefined
+    }
     const action = packet.readUInt32BE(8)
     const transactionId = packet.readUInt32BE(12)
     switch (action) {
@@ -239,10 +256,11 @@ export class UdpTracker {
       this.stats.errors++
       return encodeErrorReply(transactionId, err.message)
     }
-    const { swarm, self } = outcome
+    const { swarm, self, early } = outcome
     // BEP 15: the reply's peer form follows the family of the packet's address.
     const ipv6 = parseIPv4(ip) < 0
-    let want = swarm === undefined || self === undefined ? 0 : p.numwant
+    // No peers after stopped, nor for an announce before min interval (swarms.ts).
+    let want = swarm === undefined || self === undefined || early ? 0 : p.numwant
     if (ipv6 && want > UDP_MAX_PEERS_IPV6) want = UDP_MAX_PEERS_IPV6
     const picks = this.#picks
     if (want > 0) this.#swarms.pickCompact(swarm as NonNullable<typeof swarm>, self, want, picks)

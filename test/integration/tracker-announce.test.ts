@@ -8,7 +8,8 @@ const sha1 = (text: string): string => createHash('sha1').update(text).digest('h
 const peerId = (n: number): Buffer => Buffer.from(`-PS0001-${String(n).padStart(12, '0')}`, 'latin1')
 
 test('our announce client against a listening tracker: peers see each other, stopped removes, scrape counts', async (t) => {
-  const tracker = await createTracker({ db: ':memory:', probeIntervalMs: 0, announceIntervalS: 30 })
+  // Peers re-announce at once here to see each other: the min interval rule is tested in tracker-abuse.test.ts.
+  const tracker = await createTracker({ db: ':memory:', probeIntervalMs: 0, announceIntervalS: 30, enforcedMinIntervalS: 0 })
   t.after(() => tracker.close())
   const { host, port } = await tracker.listen({ host: '127.0.0.1', port: 0 })
   const url = `${host}:${port}` // a base URL without scheme: the client appends /announce

@@ -75,8 +75,8 @@ test('listen() on 127.0.0.1 port 0 serves the API over HTTP; malformed HTTP gets
     })
     assert.equal(reg.status, 200)
     assert.deepEqual(await reg.json(), { file_hash: sha1('f'), message: 'Peer registered successfully', peers_count: 1 })
-    const files = await fetch(`${base}/files`)
-    assert.deepEqual(await files.json(), { files: [{ file_hash: sha1('f'), file_name: 'f.bin', file_size: 1, peers_count: 1 }] })
+    const files = await (await fetch(`${base}/files`)).json() as { files: Array<{ added_at: number }> }
+    assert.deepEqual(files, { files: [{ added_at: files.files[0]?.added_at, completed: 0, file_hash: sha1('f'), file_name: 'f.bin', file_size: 1, peers_count: 1 }], total: 1 })
     const nulls = await fetch(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: 'null' })
     assert.equal(nulls.status, 400)
     assert.deepEqual(await nulls.json(), { error: 'Request body must be a JSON object' })

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto'
 import { createSocket, type Socket } from 'node:dgram'
 import { once } from 'node:events'
 import {
-  announce, scrape, TrackerFailureError, UdpTrackerClient, udpTrackerMessages as m, type AnnounceRequest, type UdpTrackerReply
+  announce, scrape, UdpTrackerClient, udpTrackerMessages as m, type AnnounceRequest, type UdpTrackerReply
 } from '../../src/discovery/index.js'
 import { createTracker, type Tracker, type TrackerOptions } from '../../src/tracker/index.js'
 
@@ -16,7 +16,8 @@ const sha1 = (text: string): string => createHash('sha1').update(text).digest('h
 const peerId = (n: number): Buffer => Buffer.from(`-PS0001-${String(n).padStart(12, '0')}`, 'latin1')
 
 async function start (t: TestContext, options: Partial<TrackerOptions> = {}, host = '127.0.0.1'): Promise<{ tracker: Tracker, http: string, udp: string, port: number }> {
-  const tracker = await createTracker({ db: ':memory:', probeIntervalMs: 0, announceIntervalS: 60, ...options })
+  // Peers re-announce at once here: the min interval rule is tested in tracker-abuse.test.ts.
+  const tracker = await createTracker({ db: ':memory:', probeIntervalMs: 0, announceIntervalS: 60, enforcedMinIntervalS: 0, ...options })
   t.after(() => tracker.close())
   const address = await tracker.listen({ host, port: 0 })
   const h = host.includes(':') ? `[${host}]` : host
@@ -88,16 +89,15 @@ test('one swarm for both protocols: a UDP announce is seen over HTTP, an HTTP an
   assert.equal((await scrape(http, [infoHash])).get(infoHash)?.incomplete, 1)
 })
 
-test('a full swarm refuses over UDP with the same reason as over HTTP', async (t) => {
-  const { udp, http } = await start(t, { swarmLimits: { maxPeersPerSwarm: 1 } })
+test('a full swarm makes room over UDP as over HTTP: the new peer replaces the oldest', async (t) => {
+  const { udp, http } = await start(t, { swarmLimits: { maxPeersPerSwarm: 2 } })
   const infoHash = sha1('full')
   const base = { infoHash, uploaded: 0, downloaded: 0, left: 1, timeoutMs: 5_000 }
   await announce({ ...base, url: http, peerId: peerId(1), port: 42_001 })
-  await assert.rejects(announce({ ...base, url: udp, peerId: peerId(2), port: 42_002 }), (err: unknown) => {
-    assert.ok(err instanceof TrackerFailureError)
-    assert.equal(err.failureReason, 'Swarm is full (1 peers)')
-    return true
-  })
+  await announce({ ...base, url: http, peerId: peerId(2), port: 42_002 })
+  // Peer 1 is the oldest: peer 3 (UDP) takes its place, and peer 4 (HTTP) then takes peer 2's.
+  assert.deepEqual((await announce({ ...base, url: udp, peerId: peerId(3), port: 42_003 })).peers, [{ ip: '127.0.0.1', port: 42_002 }])
+  assert.deepEqual((await announce({ ...base, url: http, peerId: peerId(4), port: 42_004 })).peers, [{ ip: '127.0.0.1', port: 42_003 }])
 })
 
 test('spoofed sources and broken packets: an error reply or nothing, never an announce; the tracker keeps serving', async (t) => {

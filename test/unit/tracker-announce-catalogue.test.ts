@@ -57,7 +57,7 @@ afterEach(async () => {
 })
 
 describe('catalogue join: the seed shape without an info hash', () => {
-  test('register, lookup and files are byte for byte the seed\'s when no registration named an info hash, announces or not', async () => {
+  test('register and lookup are byte for byte the seed\'s when no registration named an info hash, announces or not; files adds only added_at, completed, total', async () => {
     // A swarm exists, but no file is tied to it.
     await announce(INFO, '10.0.0.1', 6000)
     const r = await register(reg())
@@ -65,7 +65,7 @@ describe('catalogue join: the seed shape without an info hash', () => {
     const lookup = await get('/lookup?file_name=movie.mkv')
     assert.equal(lookup.raw, `{"file_hash":"${FILE}","file_name":"movie.mkv","file_size":3000,"peers":[{"chunks":[0,1,2],"ip":"10.0.0.1","port":6000}]}\n`)
     const files = await get('/files')
-    assert.equal(files.raw, `{"files":[{"file_hash":"${FILE}","file_name":"movie.mkv","file_size":3000,"peers_count":1}]}\n`)
+    assert.equal(files.raw, `{"files":[{"added_at":${clock},"completed":0,"file_hash":"${FILE}","file_name":"movie.mkv","file_size":3000,"peers_count":1}],"total":1}\n`)
   })
 })
 
@@ -75,7 +75,7 @@ describe('catalogue join: a file with an info hash', () => {
     assert.equal(r.raw, `{"file_hash":"${FILE}","info_hash":"${INFO}","message":"Peer registered successfully","peers_count":1}\n`)
 
     const empty = await get('/lookup?file_name=movie.mkv')
-    assert.equal(empty.raw, `{"bt_peers":[],"file_hash":"${FILE}","file_name":"movie.mkv","file_size":3000,"info_hash":"${INFO}",` +
+    assert.equal(empty.raw, `{"bt_peers":[],"completed":0,"file_hash":"${FILE}","file_name":"movie.mkv","file_size":3000,"info_hash":"${INFO}",` +
       `"leechers":0,"magnet":${JSON.stringify(MAGNET)},"peers":[{"chunks":[0,1,2],"ip":"10.0.0.1","port":6000}],"seeders":0}\n`)
     assert.match(MAGNET, /^magnet:\?xt=urn:btih:[0-9a-f]{40}&dn=movie\.mkv&tr=http%3A%2F%2Ftracker\.example%3A5000%2Fannounce$/)
 
@@ -89,12 +89,12 @@ describe('catalogue join: a file with an info hash', () => {
     assert.deepEqual((lookup.json.bt_peers as Body[]).map((p) => `${p.ip as string} ${p.port as number}`).sort(),
       ['10.0.0.1 6000', '10.0.0.2 6881', '2001:db8::7 6882'])
     assert.deepEqual(lookup.json.peers, [{ chunks: [0, 1, 2], ip: '10.0.0.1', port: 6000 }], 'peers stays legacy-only')
-    assert.deepEqual(Object.keys(lookup.json), ['bt_peers', 'file_hash', 'file_name', 'file_size', 'info_hash', 'leechers', 'magnet', 'peers', 'seeders'])
+    assert.deepEqual(Object.keys(lookup.json), ['bt_peers', 'completed', 'file_hash', 'file_name', 'file_size', 'info_hash', 'leechers', 'magnet', 'peers', 'seeders'])
 
     // peers_count: 1 registered + 3 announced, 10.0.0.1:6000 counted once.
     const files = await get('/files')
-    assert.equal(files.raw, `{"files":[{"file_hash":"${FILE}","file_name":"movie.mkv","file_size":3000,"info_hash":"${INFO}","leechers":1,` +
-      `"magnet":${JSON.stringify(MAGNET)},"peers_count":3,"seeders":2}]}\n`)
+    assert.equal(files.raw, `{"files":[{"added_at":${clock},"completed":0,"file_hash":"${FILE}","file_name":"movie.mkv","file_size":3000,"info_hash":"${INFO}","leechers":1,` +
+      `"magnet":${JSON.stringify(MAGNET)},"peers_count":3,"seeders":2}],"total":1}\n`)
     const again = await register(reg({ port: 6001, info_hash: INFO }))
     assert.equal(again.json.peers_count, 4, '2 registered + 3 announced, one endpoint both')
 
@@ -103,7 +103,7 @@ describe('catalogue join: a file with an info hash', () => {
     assert.equal((await get('/lookup?file_name=movie.mkv')).json.seeders, 1)
     clock += 2 * 1800_000 + 120_001
     const later = await get('/files')
-    assert.deepEqual((later.json.files as Body[])[0], { file_hash: FILE, file_name: 'movie.mkv', file_size: 3000, info_hash: INFO, leechers: 0, magnet: MAGNET, peers_count: 2, seeders: 0 })
+    assert.deepEqual((later.json.files as Body[])[0], { added_at: 1_700_000_000_000, completed: 0, file_hash: FILE, file_name: 'movie.mkv', file_size: 3000, info_hash: INFO, leechers: 0, magnet: MAGNET, peers_count: 2, seeders: 0 })
   })
 
   test('/lookup?info_hash= finds the file (either case); 400 for a malformed one, 404 for an unknown one; file_hash wins, then info_hash, then file_name', async () => {

@@ -56,7 +56,8 @@ test('a peer failing 3 consecutive probes is pruned, not before; the file stays 
   for (let i = 0; i < 3; i++) await tracker.pruneOnce()
   assert.deepEqual(await ports(tracker), [])
   const files = await tracker.app.inject({ method: 'GET', url: '/files' })
-  assert.deepEqual(files.json(), { files: [{ file_hash: HASH_A, file_name: 'f.txt', file_size: 10, peers_count: 0 }] })
+  const listed = files.json()
+  assert.deepEqual(listed, { files: [{ added_at: listed.files[0].added_at, completed: 0, file_hash: HASH_A, file_name: 'f.txt', file_size: 10, peers_count: 0 }], total: 1 })
   assert.deepEqual(await tracker.pruneOnce(), { probed: 0, alive: 0, failed: 0, pruned: 0, aborted: false }, 'nothing left to probe')
 })
 

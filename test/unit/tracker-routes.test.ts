@@ -45,6 +45,16 @@ async function request (method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD', url:
 const register = (body: unknown, headers?: Record<string, string>): Promise<Reply> => request('POST', '/register', body, headers)
 const get = (url: string): Promise<Reply> => request('GET', url)
 
+/** A /files reply with each entry's `added_at` (a reading of the real clock) checked to be a time and taken out. */
+function addedAtChecked (json: unknown): unknown {
+  const reply = json as { files: Body[] }
+  for (const file of reply.files) {
+    assert.ok(Number.isSafeInteger(file.added_at) && (file.added_at as number) > 0, `added_at ${String(file.added_at)}`)
+    delete file.added_at
+  }
+  return reply
+}
+
 async function expectError (reply: Promise<Reply>, status: number, error: string): Promise<void> {
   const r = await reply
   assert.equal(r.status, status, `status for ${error}: got ${r.raw}`)
@@ -103,7 +113,7 @@ describe('POST /register (seed API)', () => {
     assert.equal((lookup.json as Body).file_name, 'first.txt')
     assert.equal(((lookup.json as Body).peers as unknown[]).length, 2)
     const files = await get('/files')
-    assert.deepEqual(files.json, { files: [{ file_hash: HASH_A, file_name: 'first.txt', file_size: 18, peers_count: 2 }] })
+    assert.deepEqual(addedAtChecked(files.json), { files: [{ completed: 0, file_hash: HASH_A, file_name: 'first.txt', file_size: 18, peers_count: 2 }], total: 1 })
   })
 
   test('a size that differs from the registered one is refused (same hash, same bytes)', async () => {
@@ -308,7 +318,7 @@ describe('POST /register: every value validated', () => {
     test(`${what}: 400 "${error}"`, async () => {
       await expectError(register(reg(overrides)), 400, error)
       const files = await get('/files')
-      assert.deepEqual(files.json, { files: [] }, 'nothing is stored')
+      assert.deepEqual(files.json, { files: [], total: 0 }, 'nothing is stored')
     })
   }
 
@@ -416,7 +426,7 @@ describe('GET /lookup?file_hash= (extension)', () => {
 describe('GET /files', () => {
   test('empty catalogue', async () => {
     const r = await get('/files')
-    assert.equal(r.raw, '{"files":[]}\n')
+    assert.equal(r.raw, '{"files":[],"total":0}\n')
   })
 
   test('in registration order, with peers_count, name and size of the first registration', async () => {
@@ -425,12 +435,13 @@ describe('GET /files', () => {
     await register(reg({ file_name: 'c.bin', file_hash: HASH_C, file_size: 0, chunks: [] }))
     await register(reg({ file_name: 'ignored.bin', file_hash: HASH_B, file_size: 2048, chunks: [1], port: 6001 }))
     const r = await get('/files')
-    assert.deepEqual(r.json, {
+    assert.deepEqual(addedAtChecked(r.json), {
       files: [
-        { file_hash: HASH_B, file_name: 'b.bin', file_size: 2048, peers_count: 2 },
-        { file_hash: HASH_A, file_name: 'a.bin', file_size: 1, peers_count: 1 },
-        { file_hash: HASH_C, file_name: 'c.bin', file_size: 0, peers_count: 1 }
-      ]
+        { completed: 0, file_hash: HASH_B, file_name: 'b.bin', file_size: 2048, peers_count: 2 },
+        { completed: 0, file_hash: HASH_A, file_name: 'a.bin', file_size: 1, peers_count: 1 },
+        { completed: 0, file_hash: HASH_C, file_name: 'c.bin', file_size: 0, peers_count: 1 }
+      ],
+      total: 3
     })
   })
 
@@ -500,11 +511,12 @@ describe('other routes and errors', () => {
       assert.deepEqual(await post(reg({ file_hash: HASH_C, port: 1 })), { status: 503, json: { error: 'Tracker catalogue is full (2 files)' } })
       assert.deepEqual(await post(reg({ file_hash: HASH_B, port: 2 })), { status: 503, json: { error: 'Tracker peer list is full (3 peers)' } })
       const files = await t.app.inject({ method: 'GET', url: '/files' })
-      assert.deepEqual(files.json(), {
+      assert.deepEqual(addedAtChecked(files.json()), {
         files: [
-          { file_hash: HASH_A, file_name: 'testfile.txt', file_size: 18, peers_count: 2 },
-          { file_hash: HASH_B, file_name: 'testfile.txt', file_size: 18, peers_count: 1 }
-        ]
+          { completed: 0, file_hash: HASH_A, file_name: 'testfile.txt', file_size: 18, peers_count: 2 },
+          { completed: 0, file_hash: HASH_B, file_name: 'testfile.txt', file_size: 18, peers_count: 1 }
+        ],
+        total: 2
       })
     } finally {
       await t.close()

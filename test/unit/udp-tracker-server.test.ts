@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { udpTrackerMessages as m, type UdpAnnounceFields, type UdpTrackerReply } from '../../src/discovery/index.js'
 import { Swarms, UdpTracker, type SwarmLimits } from '../../src/tracker/index.js'
+import { RateLimiter } from '../../src/tracker/rate-limit.js'
 
 const T0 = 1_700_000_000_000
 const INFO = 'aa'.repeat(20)
@@ -155,11 +156,13 @@ describe('connect, announce, scrape', () => {
     assert.equal(errorOf(udp.handle(m.encodeRequest({ type: 'scrape', connectionId: cid, transactionId: 5, infoHashes: hashes(75) }), A, 40_000), 5), 'Too many info hashes (at most 74)')
   })
 
-  test('a refused announce (the swarm is full) is an error reply with the reason', () => {
-    const { udp } = setup({ maxPeersPerSwarm: 1 })
+  test('a full swarm makes room: the new peer replaces the oldest, as over HTTP', () => {
+    const { udp, swarms } = setup({ maxPeersPerSwarm: 1 })
     announce(udp, '10.0.0.1', 1, { port: 7001 })
-    const cid = connect(udp)
-    assert.equal(errorOf(udp.handle(announcePacket(cid), A, 40_000), 0x5eed), 'Swarm is full (1 peers)')
+    const reply = announce(udp, A, 40_000)
+    assert.ok(reply.type === 'announce')
+    assert.deepEqual([reply.leechers, reply.peers], [1, []])
+    assert.deepEqual([...swarms.get(INFO, T0)?.peers.values() ?? []].map((p) => `${p.ip}:${p.port}`), [`${A}:6881`])
   })
 })
 
@@ -242,5 +245,40 @@ describe('bad packets', () => {
       udp.handle(m.encodeRequest({ type: 'scrape', connectionId: randomBytes(8), transactionId: 1, infoHashes: [INFO] }), A, 1)
     ]
     for (const reply of replies) assert.ok(reply !== undefined && reply.length <= 8 + 40, String(reply?.length))
+  })
+})
+
+describe('abuse limits', () => {
+  test('a source over its budget is dropped without a reply, connects included; other sources are served; it lifts', () => {
+    let now = T0
+    const swarms = new Swarms({ intervalS: 1800 })
+    const limiter = new RateLimiter({ burst: 3, perSecond: 1 })
+    const udp = new UdpTracker({ swarms, now: () => now, intervalS: 1800, limiter })
+    const cid = connect(udp)
+    assert.equal(decode(udp.handle(announcePacket(cid), A, 40_000)).type, 'announce')
+    connect(udp)
+    // Fourth packet from A: nothing, whatever it is (a connect, an announce with a good id, garbage of 16 bytes).
+    assert.equal(udp.handle(m.encodeRequest({ type: 'connect', transactionId: 9 }), A, 40_000), undefined)
+    assert.equal(udp.handle(announcePacket(cid), A, 40_001), undefined, 'another port of the same address: the same budget')
+    assert.equal(udp.handle(Buffer.alloc(16), A, 40_000), undefined)
+    assert.equal(udp.stats.limited, 3)
+    assert.equal(udp.stats.errors, 0, 'no error reply: a spoofed source must get nothing')
+    assert.equal(decode(udp.handle(m.encodeRequest({ type: 'connect', transactionId: 9 }), '10.0.0.6', 40_000)).type, 'connect')
+    now += 1_000
+    assert.equal(decode(udp.handle(announcePacket(cid), A, 40_000)).type, 'announce')
+  })
+
+  test('a regular announce before min interval: counts and no peers; started is always served', () => {
+    const { udp } = setup()
+    announce(udp, '10.0.0.1', 1, { port: 7001 })
+    const again = announce(udp, A, 40_000)
+    assert.ok(again.type === 'announce')
+    assert.equal(again.peers.length, 1)
+    const early = announce(udp, A, 40_000, { event: m.EVENT_NONE })
+    assert.ok(early.type === 'announce')
+    assert.deepEqual([early.leechers, early.peers.length], [2, 0])
+    const started = announce(udp, A, 40_000, { event: m.EVENT_STARTED })
+    assert.ok(started.type === 'announce')
+    assert.equal(started.peers.length, 1)
   })
 })

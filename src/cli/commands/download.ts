@@ -1,7 +1,7 @@
 /** `p2pshare download NAME|FILEHASH`: the seed's `--download`, with progress and clear failures. */
 import { stat } from 'node:fs/promises'
 import { isMagnet } from '../../content/index.js'
-import { trackerBaseUrl } from '../../discovery/index.js'
+import { announceUrl, trackerBaseUrl } from '../../discovery/index.js'
 import { defaultAdvertiseIp, downloadFile, downloadTorrent, SharingPeer } from '../../node/index.js'
 import { RateLimiter } from '../../swarm/index.js'
 import { formatBytes, formatRate } from '../format.js'
@@ -102,7 +102,8 @@ async function seedDownloaded (path: string, options: DownloadCommandOptions, ct
     port: options.port ?? 0,
     host: options.host,
     ip: defaultAdvertiseIp(base),
-    trackerUrl: base,
+    // As typed, not the base URL: a private tracker's ?passkey= goes with every request and announce.
+    trackerUrl: options.tracker,
     dialect: 'published',
     libraryDir: options.out,
     signal: ctx.signal,
@@ -142,7 +143,7 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
   try {
     const outcome = await downloadTorrent({
       ...source,
-      fallbackTrackers: [`${trackerBaseUrl(options.tracker)}/announce`],
+      fallbackTrackers: [announceUrl(options.tracker)],
       onMetadata: ({ name, peers }) => { emit({ event: 'metadata', name, peers }) },
       onResume: ({ verified, pieces }) => {
         say(`Resuming: ${verified} of ${pieces} pieces already verified in the partial download`)

@@ -11,8 +11,13 @@ export const EXTENDED_HANDSHAKE_ID = 0
 export const METADATA_PIECE_SIZE = 16 * 1024
 /** Largest metadata (info dictionary) we accept: 100k files or 1 GiB of 20-byte piece hashes fits well within. */
 export const MAX_METADATA_BYTES = 8 * 1024 * 1024
-/** Names and ids of the extensions we offer. */
-export const OUR_EXTENSIONS = { ut_metadata: 1, ut_pex: 2 } as const
+/**
+ * Names and ids of the extensions we offer, in every extended handshake. Not ut_pex: we do not implement peer
+ * exchange (BEP 11), so offering it only invited peers to send messages we drop. When PEX is added, it must be offered
+ * (and PEX messages sent or read) only for torrents whose info dictionary is not private: BEP 27, a private torrent's
+ * peers come from its trackers alone.
+ */
+export const OUR_EXTENSIONS = { ut_metadata: 1 } as const
 
 export interface ExtendedHandshake {
   /** Extension name → the id the sender wants to receive it under (0: disabled). */
