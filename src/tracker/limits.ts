@@ -93,13 +93,16 @@ export const DEFAULT_NUMWANT = 50
 /** Most peers in one reply, whatever `numwant` asks: 200 compact peers are 1.2 KB (IPv4) to 3.6 KB (IPv6). */
 export const MAX_NUMWANT = 200
 /**
- * Peers in one swarm. A swarm at this size refuses new peers (after dropping its expired ones); peers already
- * in it keep announcing. ~320 bytes of memory each (measured on Node 20: object, strings, map entry, compact
+ * Peers in one swarm. At this size a new peer takes the place of the least recently announced one (after expired
+ * ones are dropped). ~320 bytes of memory each (measured on Node 20: object, strings, map entry, compact
  * bytes): 100,000 peers are ~32 MB.
  */
 export const TRACKER_MAX_PEERS_PER_SWARM = 100_000
-/** Announced peers in all swarms together: ~160 MB at the bound. */
-export const TRACKER_MAX_ANNOUNCED_PEERS = 500_000
+/**
+ * Announced peers in all swarms together: a million (the load target of issue 4: 1,000,000 peers in 100,000 swarms
+ * within 1 GiB; measured in bench/results/tracker.md).
+ */
+export const TRACKER_MAX_ANNOUNCED_PEERS = 1_000_000
 /** Swarms (distinct info hashes announced) at once. Empty swarms are dropped by the sweep. */
 export const TRACKER_MAX_SWARMS = 100_000
 /**
@@ -223,12 +226,33 @@ export const TRACKER_MAX_ANNOUNCE_URL_BYTES = 8 * 1024
  * in NODE_OPTIONS cannot raise it: no tracker route needs more. Past it the request is answered 431 and closed.
  */
 export const TRACKER_MAX_HEADER_BYTES = 16 * 1024
+/**
+ * Open HTTP connections at once; more are refused at accept. A BitTorrent client opens one per announce and most
+ * close it after the reply, so even 10,000 announces per second hold a few hundred; each costs a few KiB of socket
+ * buffers, so the bound is also one on memory (~100 MB).
+ */
+export const TRACKER_MAX_CONNECTIONS = 20_000
+/** An idle keep-alive connection of the front door (announce, scrape) is closed after this long, ms. */
+export const TRACKER_IDLE_TIMEOUT_MS = 30_000
 
 /**
- * `min interval` of announce replies: half the interval. A peer that announces again sooner without an event
- * (a regular announce) is answered with the swarm's counts and no peers, and the tracker's record of it is left as
- * it was; `started`, `completed` and `stopped` are always applied.
+ * Longest `min interval` a reply states, seconds. A downloader that still needs peers re-announces sooner than the
+ * regular interval (ours every 30 s while downloading; libtorrent when it is short of peers, never sooner than `min
+ * interval`): 30 s lets it, and still turns a client that hammers the tracker into one announce per 30 s that counts.
+ */
+export const MAX_MIN_ANNOUNCE_INTERVAL_S = 30
+/**
+ * A regular announce is `early` only when it comes this much sooner than `min interval`: a client that waits exactly
+ * `min interval` by its own clock (timers fire a little early or late, requests take time) is not punished for it.
+ */
+export const MIN_INTERVAL_TOLERANCE_MS = 2_000
+
+/**
+ * `min interval` of announce replies: half the interval, at most MAX_MIN_ANNOUNCE_INTERVAL_S. A peer that announces
+ * again sooner (less MIN_INTERVAL_TOLERANCE_MS) without an event (a regular announce) is answered with the swarm's
+ * counts and no peers, and the tracker's record of it is left as it was; `started`, `completed` and `stopped` are
+ * always applied.
  */
 export function minAnnounceIntervalS (intervalS: number): number {
-  return Math.max(1, Math.floor(intervalS / 2))
+  return Math.max(1, Math.min(MAX_MIN_ANNOUNCE_INTERVAL_S, Math.floor(intervalS / 2)))
 }

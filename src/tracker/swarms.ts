@@ -33,6 +33,7 @@ import {
   ANNOUNCE_EXPIRY_GRACE_S,
   MAX_NUMWANT,
   minAnnounceIntervalS,
+  MIN_INTERVAL_TOLERANCE_MS,
   TRACKER_MAX_ANNOUNCED_PEERS,
   TRACKER_MAX_PEERS_PER_SWARM,
   TRACKER_MAX_SWARMS
@@ -255,7 +256,9 @@ export class Swarms {
       if (!(Number.isSafeInteger(value) && value >= 1)) throw new RangeError(`Invalid swarm limit ${name}: ${value} (an integer of at least 1)`)
     }
     this.#peerTimeoutMs = (2 * options.intervalS + ANNOUNCE_EXPIRY_GRACE_S) * 1000
-    this.#minIntervalMs = (options.enforcedMinIntervalS ?? minAnnounceIntervalS(options.intervalS)) * 1000
+    const enforcedS = options.enforcedMinIntervalS ?? minAnnounceIntervalS(options.intervalS)
+    // A peer that waited `min interval` by its own clock is not early (see MIN_INTERVAL_TOLERANCE_MS).
+    this.#minIntervalMs = Math.max(0, enforcedS * 1000 - (options.enforcedMinIntervalS === undefined ? MIN_INTERVAL_TOLERANCE_MS : 0))
     this.#onCompleted = options.onCompleted
   }
 

@@ -3,7 +3,7 @@
  * and its liveness prober, under one idempotent lifecycle.
  */
 import { lookup } from 'node:dns/promises'
-import { isIP, type AddressInfo } from 'node:net'
+import { isIP } from 'node:net'
 import { createSecureContext } from 'node:tls'
 import { fastify, LogController, type FastifyInstance } from 'fastify'
 import { listenError, P2PError, systemErrorCode, ValidationError } from '../errors.js'
@@ -23,12 +23,17 @@ import {
   MAX_ANNOUNCE_INTERVAL_S,
   SWARM_SWEEP_INTERVAL_MS,
   TRACKER_BODY_LIMIT_BYTES,
+  TRACKER_IDLE_TIMEOUT_MS,
+  TRACKER_MAX_CONNECTIONS,
   TRACKER_MAX_HEADER_BYTES,
   TRACKER_MAX_PARAM_LENGTH
 } from './limits.js'
 import { tcpProbe, type ProbeFn } from './probe.js'
 import { Prober, type PruneReport } from './prober.js'
 import { createRateLimits, type RateLimitOptions } from './rate-limit.js'
+import { AnnounceService } from './announce-service.js'
+import { createFrontDoor } from './front-door.js'
+import { fastifyListener, frontDoorListener } from './http-listener.js'
 import { registerAnnounceRoutes } from './routes-announce.js'
 import { registerHealthRoutes } from './routes-health.js'
 import { registerSeedRoutes } from './routes-seed.js'
@@ -171,6 +176,31 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     catalogue: () => store.isOpen ? { files: store.countFiles() } : undefined,
     udp: () => udp?.stats
   })
+  const passkeys = options.private === true ? new PasskeyIndex(store.keys) : undefined
+  // BitTorrent announce and scrape: one service for the front door (plain HTTP) and the fastify routes (HTTPS, inject).
+  const announces = new AnnounceService({
+    swarms,
+    now,
+    intervalS,
+    limiter: rateLimits?.announce,
+    passkeyFailure: passkeys === undefined ? undefined : (target: string) => passkeyFailure(target, passkeys),
+    metrics,
+    // -v: one debug line per announce, its parameters (never the request target: it may hold a passkey).
+    onAnnounce: log?.enabled('debug') === true
+      ? (params, ip) => {
+          log.debug({
+            info_hash: params.infoHash,
+            peer_id: Buffer.from(params.peerId, 'latin1').toString('hex'),
+            ip,
+            port: params.port,
+            event: params.event,
+            uploaded: params.uploaded,
+            downloaded: params.downloaded,
+            left: params.left
+          }, 'announce')
+        }
+      : undefined
+  })
   let app: FastifyInstance
   try {
     if (options.https !== undefined) checkTlsPair(options.https)
@@ -194,11 +224,10 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     if (rateLimits !== undefined) registerRateLimits(app, rateLimits, now)
     registerOpsRoutes(app, { metrics, log })
     // Private tracker: the JSON routes refuse requests without a valid passkey (hook); announce and scrape check it themselves.
-    const passkeys = options.private === true ? new PasskeyIndex(store.keys) : undefined
     if (passkeys !== undefined) registerAccessControl(app, passkeys)
     registerSeedRoutes(app, { store, swarms, now, completed })
     registerTorrentRoutes(app, { store })
-    registerAnnounceRoutes(app, { swarms, now, intervalS, limiter: rateLimits?.announce, ...(passkeys === undefined ? {} : { passkeyFailure: (url: string) => passkeyFailure(url, passkeys) }) })
+    registerAnnounceRoutes(app, announces)
     registerHealthRoutes(app, { isClosing: () => closing !== undefined })
     registerWebRoutes(app)
   } catch (err) {
@@ -244,6 +273,18 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     sweeper.unref()
   }
 
+  // Plain HTTP: the front door answers announces and scrapes from the socket and hands fastify the rest.
+  const http = options.https !== undefined
+    ? fastifyListener(app)
+    : frontDoorListener(app, createFrontDoor({
+      fallback: app.server,
+      announce: (target, ip) => announces.announce(target, ip),
+      scrape: (target, ip) => announces.scrape(target, ip),
+      observe: (route, seconds) => { metrics.request(route === 'announce' ? '/announce' : '/scrape', 200, seconds) },
+      maxConnections: TRACKER_MAX_CONNECTIONS,
+      idleTimeoutMs: TRACKER_IDLE_TIMEOUT_MS
+    }))
+
   return {
     app,
     metrics,
@@ -251,8 +292,8 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
       const host = address.host ?? DEFAULT_TRACKER_HOST
       const port = address.port ?? DEFAULT_TRACKER_PORT
       if (udp === undefined) {
-        await listenHttp(app, host, port)
-        return httpAddress(app)
+        await http.listen(host, port)
+        return http.address()
       }
       // UDP on the address HTTP serves (a name: the first address it resolves to).
       let udpHost = host
@@ -265,11 +306,11 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
       }
       if (port !== 0) {
         // HTTP first: a port another tracker holds is reported as it always was.
-        await listenHttp(app, host, port)
+        await http.listen(host, port)
         try {
-          return { ...httpAddress(app), udpPort: await udp.listen(udpHost, port) }
+          return { ...http.address(), udpPort: await udp.listen(udpHost, port) }
         } catch (err) {
-          await new Promise<void>((resolve) => { app.server.close(() => { resolve() }) })
+          await http.unlisten()
           throw udpListenError(err, udpHost, port)
         }
       }
@@ -283,35 +324,21 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
           throw udpListenError(err, udpHost, 0)
         }
         try {
-          await listenHttp(app, host, udpPort)
+          await http.listen(host, udpPort)
         } catch (err) {
           await udp.close()
           if (attempt < LISTEN_PORT_ATTEMPTS && (err as P2PError).code === 'ERR_PORT_IN_USE') continue
           throw err
         }
-        return { ...httpAddress(app), udpPort }
+        return { ...http.address(), udpPort }
       }
     },
     pruneOnce: () => prober.runOnce(),
     sweepSwarms: () => swarms.sweep(now()),
     close () {
-      closing ??= closeWithin(app, options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS)
+      closing ??= http.close(options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS)
       return closing
     }
-  }
-}
-
-/**
- * Closes the app: the server stops accepting and closes idle keep-alive connections at once (fastify's default);
- * requests in flight are answered, and their connections closed after; connections still open after `timeoutMs` are
- * closed. Then the preClose and onClose hooks stop UDP and the prober and close the database.
- */
-async function closeWithin (app: FastifyInstance, timeoutMs: number): Promise<void> {
-  const timer = setTimeout(() => { app.server.closeAllConnections() }, timeoutMs)
-  try {
-    await app.close()
-  } finally {
-    clearTimeout(timer)
   }
 }
 
@@ -326,19 +353,6 @@ function checkTlsPair (tls: { cert: string | Buffer, key: string | Buffer }): vo
       ? 'TLS: the private key (--key) does not belong to the certificate (--cert)'
       : `TLS: cannot use the certificate or key: ${reason}`, { cause: err })
   }
-}
-
-async function listenHttp (app: FastifyInstance, host: string, port: number): Promise<void> {
-  try {
-    await app.listen({ host, port })
-  } catch (err) {
-    throw listenError(err, host, port)
-  }
-}
-
-function httpAddress (app: FastifyInstance): TrackerAddress {
-  const bound = app.server.address() as AddressInfo
-  return { host: bound.address, port: bound.port }
 }
 
 /** A failed bind of the UDP socket, as listenError words it for HTTP, naming UDP and the way around it. */

@@ -41,32 +41,32 @@ function aria2 (args: string[], dir: string, t: TestContext): Proc {
 interface Announced { peerId: string, uploaded: number, everLeft: boolean, events: string[] }
 
 /**
- * Every peer's announces, from our tracker's --verbose request log: by peer id (as sent, percent-encoded), the
- * largest `uploaded` it reported, whether it ever had bytes left (a downloader) or not (a seed), and its events.
+ * Every peer's announces, from our tracker's debug log (`--verbose --log json`: one `announce` line per announce): by
+ * peer id (hex), the largest `uploaded` it reported, whether it ever had bytes left (a downloader) or not (a seed), and
+ * its events.
  */
 function announcesFromLog (log: string): Map<string, Announced> {
   const peers = new Map<string, Announced>()
-  for (const m of log.matchAll(/"url":"\/announce\?([^"]+)"/g)) {
-    const params = new Map((m[1] ?? '').split('&').map(kv => { const i = kv.indexOf('='); return [kv.slice(0, i), kv.slice(i + 1)] as const }))
-    const peerId = params.get('peer_id')
-    if (peerId === undefined) continue
-    const entry = peers.get(peerId) ?? { peerId, uploaded: 0, everLeft: false, events: [] }
-    entry.uploaded = Math.max(entry.uploaded, Number(params.get('uploaded') ?? 0))
-    entry.everLeft ||= Number(params.get('left') ?? 0) > 0
-    entry.events.push(params.get('event') ?? '-')
-    peers.set(peerId, entry)
+  for (const line of log.split('\n')) {
+    if (!line.startsWith('{') || !line.includes('"msg":"announce"')) continue
+    const entry = JSON.parse(line) as { peer_id: string, uploaded: number, left: number, event: string }
+    const peer = peers.get(entry.peer_id) ?? { peerId: entry.peer_id, uploaded: 0, everLeft: false, events: [] }
+    peer.uploaded = Math.max(peer.uploaded, entry.uploaded)
+    peer.everLeft ||= entry.left > 0
+    peer.events.push(entry.event === '' ? '-' : entry.event)
+    peers.set(entry.peer_id, peer)
   }
   return peers
 }
 
-/** The client prefix of a percent-encoded peer id (`-PS0010-`, `-LT2080-`, `A2-1-36-0-`), for messages. */
+/** The client prefix of a peer id in hex (`-PS0010-`, `-LT2080-`, `A2-1-36-0-`), for messages. */
 function clientOf (peerId: string): string {
-  return peerId.replace(/%([0-9a-f]{2})/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))).slice(0, 10).replace(/[^\x20-\x7e]/g, '?')
+  return Buffer.from(peerId, 'hex').toString('latin1').slice(0, 10).replace(/[^\x20-\x7e]/g, '?')
 }
 
 test('a mixed swarm: our seed, and our downloader, libtorrent and aria2 downloading at once, all complete and trade pieces', { timeout: 240_000 }, async (t) => {
   const dir = tempDir(t)
-  const tracker = await startTracker(dir, t, ['--verbose'])
+  const tracker = await startTracker(dir, t, ['--verbose', '--log', 'json'])
   const file = await randomFile(dir, 'payload.bin', SIZE)
   const torrent = join(dir, 'payload.torrent')
   const created = await runCli(['create', file.path, '--tracker', tracker.url, '-o', torrent], { cwd: dir })

@@ -164,7 +164,7 @@ describe('catalogue join: a file with an info hash', () => {
   })
 })
 
-describe('schema version 2', () => {
+describe('schema migrations', () => {
   function tmpDb (t: { after: (fn: () => void) => void }): string {
     const dir = mkdtempSync(join(tmpdir(), 'p2p-tracker-v1-'))
     t.after(() => rmSync(dir, { recursive: true, force: true }))
@@ -199,7 +199,7 @@ describe('schema version 2', () => {
   CREATE INDEX legacy_peers_by_endpoint ON legacy_peers (ip, port);
   `
 
-  test('a version-1 database is migrated on open: its files and peers kept, info hashes recorded from then on', async (t) => {
+  test('a version-1 database is migrated on open to the current schema: its files and peers kept, info hashes, completed counts and access keys recorded from then on', async (t) => {
     const path = tmpDb(t)
     const v1 = new Database(path)
     v1.pragma('journal_mode = WAL')
@@ -211,7 +211,7 @@ describe('schema version 2', () => {
 
     await tracker.close()
     tracker = await createTracker({ db: path, probeIntervalMs: 0 })
-    assert.equal(SCHEMA_VERSION, 2)
+    assert.equal(SCHEMA_VERSION, 3)
     const before = await get('/lookup?file_name=movie.mkv')
     assert.equal(before.raw, `{"file_hash":"${FILE}","file_name":"movie.mkv","file_size":3000,"peers":[{"chunks":[0,1,2],"ip":"10.0.0.1","port":6000}]}\n`)
     const r = await register(reg({ port: 6001, info_hash: INFO }))
@@ -221,8 +221,9 @@ describe('schema version 2', () => {
 
     const raw = new Database(path, { readonly: true })
     try {
-      assert.equal(raw.pragma('user_version', { simple: true }), 2)
-      assert.deepEqual(raw.prepare('SELECT file_hash, info_hash FROM files').all(), [{ file_hash: FILE, info_hash: INFO }])
+      assert.equal(raw.pragma('user_version', { simple: true }), 3)
+      assert.deepEqual(raw.prepare('SELECT file_hash, info_hash, completed, metainfo FROM files').all(), [{ file_hash: FILE, info_hash: INFO, completed: 0, metainfo: null }])
+      assert.deepEqual(raw.prepare('SELECT COUNT(*) AS n FROM access_keys').get(), { n: 0 })
     } finally {
       raw.close()
     }

@@ -219,11 +219,11 @@ describe('announce replies', () => {
       downloaded: 0,
       incomplete: 1,
       interval: 1800,
-      'min interval': 900,
+      'min interval': 30,
       peers: Buffer.from([10, 0, 0, 2, 0x1b, 0x58])
     })
     assert.deepEqual(raw, expected)
-    assert.equal(raw.toString('latin1'), 'd8:completei1e10:downloadedi0e10:incompletei1e8:intervali1800e12:min intervali900e5:peers6:\n\0\0\u0002\u001bXe')
+    assert.equal(raw.toString('latin1'), 'd8:completei1e10:downloadedi0e10:incompletei1e8:intervali1800e12:min intervali30e5:peers6:\n\0\0\u0002\u001bXe')
   })
 
   test('compactReply writes IPv4 into peers (6 bytes) and IPv6 into peers6 (18 bytes), as bencode() would', () => {
@@ -337,7 +337,7 @@ describe('announce replies', () => {
       downloaded: 0,
       incomplete: 2,
       interval: 1800,
-      'min interval': 900,
+      'min interval': 30,
       peers: [{ ip: '10.0.0.2', 'peer id': peerId(7000), port: 7000 }]
     }))
     const bare = await get(url({ compact: 0, no_peer_id: 1 }), '10.0.0.1')
@@ -356,11 +356,13 @@ describe('announce replies', () => {
     assert.deepEqual(endpoints(await announceAs('10.0.0.1', 7001)), ['10.0.0.2:7000'])
   })
 
-  test('the interval is configurable; min interval is half of it', async () => {
-    await open({ announceIntervalS: 120 })
+  test('the interval is configurable; min interval is half of it, at most 30 s', async () => {
+    await open({ announceIntervalS: 40 })
     const dict = await announceAs('10.0.0.1', 7000)
-    assert.equal(bget.int(dict, 'interval'), 120)
-    assert.equal(bget.int(dict, 'min interval'), 60)
+    assert.equal(bget.int(dict, 'interval'), 40)
+    assert.equal(bget.int(dict, 'min interval'), 20)
+    await open({ announceIntervalS: 120 })
+    assert.equal(bget.int(await announceAs('10.0.0.1', 7000), 'min interval'), 30)
     await assert.rejects(createTracker({ db: ':memory:', announceIntervalS: 0 }), { code: 'ERR_VALIDATION' })
     await assert.rejects(createTracker({ db: ':memory:', announceIntervalS: 1.5 }), { code: 'ERR_VALIDATION' })
     await assert.rejects(createTracker({ db: ':memory:', announceIntervalS: 86_401 }), { code: 'ERR_VALIDATION' })

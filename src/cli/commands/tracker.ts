@@ -48,8 +48,10 @@ export async function trackerCommand (options: TrackerCommandOptions, ctx: Comma
       ? false
       : options.rateLimit === undefined ? undefined : announceBudgets(options.rateLimit)
   })
+  let listening = false
   try {
     const address = await tracker.listen({ host: options.host, port: options.port })
+    listening = true
     const host = address.host.includes(':') ? `[${address.host}]` : address.host
     const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
     ctx.out(trackerBanner(url))
@@ -65,7 +67,8 @@ export async function trackerCommand (options: TrackerCommandOptions, ctx: Comma
   } finally {
     const started = Date.now()
     await tracker.close()
-    log?.info({ ms: Date.now() - started }, 'stopped')
+    // A tracker that never listened failed to start: its error is the one line to print.
+    if (listening) log?.info({ ms: Date.now() - started }, 'stopped')
   }
   ctx.out('Tracker stopped.')
   return 0
