@@ -205,7 +205,7 @@ function memoryOf (pid: number): { rssMiB: number, hwmMiB: number } {
   return { rssMiB: kb('VmRSS') / 1024, hwmMiB: kb('VmHWM') / 1024 }
 }
 
-interface Row { http: number[], httpP50: number[], httpP99: number[], same: number[], udp: number[], httpCpuUs: number[], udpCpuUs: number[], errors: string[] }
+interface Row { http: number[], httpP50: number[], httpP99: number[], same: number[], udp: number[], httpCpuUs: number[], udpCpuUs: number[], httpErrors: string, udpTimeouts: number, udpErrors: number }
 
 async function main (): Promise<number> {
   if (!(seconds >= 1 && seconds <= 120 && runs >= 1 && runs <= 10)) throw new Error('--seconds 1-120, --runs 1-10')
@@ -214,7 +214,7 @@ async function main (): Promise<number> {
   return await withTempDir('p2p-tracker-bench-', async (dir) => {
     process.stderr.write(`bench: ${machine}\n`)
     const scripts = writeScripts(dir)
-    const rows = new Map<Name, Row>(names.map((n) => [n, { http: [], httpP50: [], httpP99: [], same: [], udp: [], httpCpuUs: [], udpCpuUs: [], errors: [] }]))
+    const rows = new Map<Name, Row>(names.map((n) => [n, { http: [], httpP50: [], httpP99: [], same: [], udp: [], httpCpuUs: [], udpCpuUs: [], httpErrors: '', udpTimeouts: 0, udpErrors: 0 }]))
     for (let run = 1; run <= runs; run++) {
       for (const name of names) {
         const row = rows.get(name) as Row
@@ -236,8 +236,9 @@ async function main (): Promise<number> {
         row.httpP50.push(rand.p50)
         row.httpP99.push(rand.p99)
         row.udp.push(udp.rate)
-        if (rand.errors !== '') row.errors.push(`HTTP: ${rand.errors}`)
-        if (udp.errors > 0 || udp.timeouts > 0) row.errors.push(`UDP: ${udp.errors} errors (${udp.firstError}), ${udp.timeouts} timeouts`)
+        if (rand.errors !== '') row.httpErrors = rand.errors
+        row.udpTimeouts += udp.timeouts
+        row.udpErrors += udp.errors
         process.stderr.write(`bench: run ${run} ${LABEL[name]}: same peer ${same.rps.toFixed(0)}/s, new peers ${rand.rps.toFixed(0)}/s ` +
           `(p50 ${rand.p50} ms, p99 ${rand.p99} ms), UDP ${udp.rate.toFixed(0)}/s\n`)
       }
@@ -295,7 +296,8 @@ function report (names: readonly Name[], rows: Map<Name, Row>, paced: Map<Name, 
   lines.push('| tracker | HTTP new peer /s | p50 / p99 ms | tracker CPU µs per HTTP announce | HTTP same peer /s | UDP new peer /s | tracker CPU µs per UDP announce | notes |', '|---|---|---|---|---|---|---|---|')
   for (const name of names) {
     const row = rows.get(name) as Row
-    lines.push(`| ${LABEL[name]} | ${m(name, 'http').toFixed(0)} | ${median(row.httpP50).toFixed(2)} / ${median(row.httpP99).toFixed(2)} | ${median(row.httpCpuUs).toFixed(1)} | ${m(name, 'same').toFixed(0)} | ${m(name, 'udp').toFixed(0)} | ${median(row.udpCpuUs).toFixed(1)} | ${row.errors.join('; ')} |`)
+    const notes = [row.httpErrors === '' ? '' : `wrk (last run): ${row.httpErrors}`, `UDP: ${row.udpTimeouts} timeouts, ${row.udpErrors} error replies in all runs`]
+    lines.push(`| ${LABEL[name]} | ${m(name, 'http').toFixed(0)} | ${median(row.httpP50).toFixed(2)} / ${median(row.httpP99).toFixed(2)} | ${median(row.httpCpuUs).toFixed(1)} | ${m(name, 'same').toFixed(0)} | ${m(name, 'udp').toFixed(0)} | ${median(row.udpCpuUs).toFixed(1)} | ${notes.filter((n) => n !== '').join('; ')} |`)
   }
   lines.push('')
   if (paced.size > 0) {

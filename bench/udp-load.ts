@@ -64,7 +64,6 @@ class Client {
   connectedAt = 0
   readonly inFlight = new Map<number, InFlight>()
   nextTxn = 1
-  readonly packet = Buffer.alloc(ANNOUNCE_BYTES)
   readonly connectTxn = randomBytes(4).readUInt32BE(0)
 
   async connect (): Promise<void> {
@@ -96,7 +95,9 @@ class Client {
 
   /** Sends the announce of work item `index` (fill) or a new random peer (rand, index -1). */
   send (index: number): void {
-    const p = this.packet
+    // A new buffer each time: dgram sends asynchronously (after an address lookup), so a reused one would be
+    // overwritten by the next announce before it left.
+    const p = Buffer.alloc(ANNOUNCE_BYTES)
     const txn = this.nextTxn++ >>> 0
     this.connectionId.copy(p, 0)
     p.writeUInt32BE(ACTION_ANNOUNCE, 8)

@@ -1,5 +1,5 @@
 export {
-  SeedTrackerClient, trackerBaseUrl,
+  SeedTrackerClient, trackerBaseUrl, passkeyParam,
   type LegacyPeer, type LookupResult, type CatalogueEntry, type Registration, type RegisterResult
 } from './seed-tracker.js'
 export {

@@ -13,7 +13,7 @@ import {
   Bitfield, chunkCount, DIALECT_CHUNK_SIZE, encodeInfo, encodeMetainfo, hashContent, infoHashOf, magnetLink, pathProblem, pieceLengthFor,
   type LegacyDialect
 } from '../content/index.js'
-import { announceUrl, SeedTrackerClient, trackerBaseUrl, type RegisterResult } from '../discovery/index.js'
+import { announceUrl, passkeyParam, SeedTrackerClient, trackerBaseUrl, type RegisterResult } from '../discovery/index.js'
 import { TRACKER_MAX_METAINFO_BYTES } from '../tracker/limits.js'
 import { StorageError, systemErrorCode, TrackerError } from '../errors.js'
 import { PieceStore, saveCopy, SharedFiles } from '../storage/index.js'
@@ -148,7 +148,7 @@ export class SharingPeer {
       })
       const copyPath = await saveCopy(options.path, options.libraryDir, digest.sha1, digest.size)
       if (torrent !== undefined) {
-        bt.seeding = startSeeding(options, torrent.infoHash, encodeInfo({ name: fileName, pieceLength, pieces: hashed.pieces, length: digest.size }), hashed.pieces, pieceLength, digest.size, listening.port)
+        bt.seeding = startSeeding(options, torrent.infoHash, torrent.info, hashed.pieces, pieceLength, digest.size, listening.port)
         await bt.seeding.announcer.start()
       }
       const identity = torrent === undefined ? {} : { infoHash: torrent.infoHash, magnet: torrent.magnet }
@@ -207,19 +207,22 @@ async function stopSeeding (seeding: Seeding | undefined): Promise<void> {
 }
 
 /**
- * The file's info hash and magnet link as `create` would make them: info = { length, name, piece length, pieces }.
+ * The file's info hash and magnet link as `create` would make them: info = { length, name, piece length, pieces },
+ * and `private` (BEP 27) when the tracker URL carries a passkey: a private tracker's torrents get peers from their
+ * trackers only.
  * Undefined when there is none: an empty file, or a name no torrent may carry (file-list.ts refuses those too).
  * `metainfo` is the .torrent around that info dictionary, announcing to the tracker (without a private tracker's
  * passkey: the tracker serves it to everyone); absent above what a tracker accepts (TRACKER_MAX_METAINFO_BYTES, a
  * file of over 3 TiB), when the file is registered without it.
  */
-function torrentIdentity (name: string, pieceLength: number, pieces: Buffer, size: number, trackerUrl: string): { infoHash: string, magnet: string, metainfo?: Buffer } | undefined {
+function torrentIdentity (name: string, pieceLength: number, pieces: Buffer, size: number, trackerUrl: string): { infoHash: string, info: Buffer, magnet: string, metainfo?: Buffer } | undefined {
   if (size === 0 || pathProblem([name]) !== undefined) return undefined
-  const info = encodeInfo({ name, pieceLength, pieces, length: size })
+  const info = encodeInfo({ name, pieceLength, pieces, length: size, private: passkeyParam(trackerUrl) !== '' })
   const infoHash = infoHashOf(info)
   const metainfo = encodeMetainfo({ info, trackers: [`${trackerBaseUrl(trackerUrl)}/announce`] })
   return {
     infoHash,
+    info,
     magnet: magnetLink({ infoHash, name, trackers: [announceUrl(trackerUrl)] }),
     ...(metainfo.length > TRACKER_MAX_METAINFO_BYTES ? {} : { metainfo })
   }

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { connect, createServer, type Socket } from 'node:net'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { bencode, Bitfield } from '../../src/content/index.js'
+import { bencode, Bitfield, parseMetainfo } from '../../src/content/index.js'
 import { scrape } from '../../src/discovery/index.js'
 import { PeerListener } from '../../src/node/index.js'
 import { PieceStore } from '../../src/storage/index.js'
@@ -67,6 +67,11 @@ test('share and download by name through a private tracker; no key and a key rev
   assert.match(sharer.proc.stdout(), /Registered with tracker/)
   const infoHash = sharer.proc.stdout().match(/Info hash: ([0-9a-f]{40})/)?.[1] ?? ''
   assert.match(infoHash, /^[0-9a-f]{40}$/)
+  // Shared through a private tracker, the torrent is private (BEP 27), and the tracker serves it to members only.
+  const served = await fetch(`${url}/torrent/${infoHash}?passkey=${alice.key}`)
+  assert.equal(served.status, 200)
+  assert.equal(parseMetainfo(Buffer.from(await served.arrayBuffer())).info.private, true)
+  assert.equal((await fetch(`${url}/torrent/${infoHash}`)).status, 403)
 
   const out = join(dir, 'bob')
   const got = await runCli(['download', 'members-only.bin', '--tracker', bob.announce_url, '--host', '127.0.0.1', '--out', out, '--json'], { cwd: dir, timeoutMs: 60_000 })
@@ -142,7 +147,7 @@ test('tracker keys: bad labels, unknown ids and a missing database are one-line 
   assert.match(help.stdout, /Commands:\n\s+keys/)
 })
 
-test('create --private keeps the passkey of a base URL and of an announce URL', async (t) => {
+test('create --private keeps the passkey of a base URL and of an announce URL; a passkey URL makes a torrent private by itself', async (t) => {
   const dir = tempDir(t)
   const file = await randomFile(dir, 'secret.bin', 50_000)
   const key = 'ab'.repeat(16)
@@ -154,6 +159,16 @@ test('create --private keeps the passkey of a base URL and of an announce URL', 
   const parsed = JSON.parse(info.stdout) as { private: boolean, trackers: string[] }
   assert.equal(parsed.private, true)
   assert.deepEqual(parsed.trackers, [`http://127.0.0.1:5000/announce?passkey=${key}`, `http://tracker.example:6969/announce?passkey=${key}`])
+
+  // A torrent for a private tracker is private without --private too; one for a public tracker is not.
+  const implicit = join(dir, 'implicit.torrent')
+  const made = await runCli(['create', file.path, '-o', implicit, '--tracker', `http://127.0.0.1:5000/announce?passkey=${key}`], { cwd: dir })
+  assert.equal(made.code, 0, made.stderr)
+  assert.match(made.stdout, /Private: yes \(BEP 27: peers from its trackers only; the tracker URL carries a passkey\)/)
+  assert.equal((JSON.parse((await runCli(['info', implicit, '--json'], { cwd: dir })).stdout) as { private: boolean }).private, true)
+  const open = join(dir, 'open.torrent')
+  assert.equal((await runCli(['create', file.path, '-o', open, '--tracker', 'http://127.0.0.1:5000/announce'], { cwd: dir })).code, 0)
+  assert.equal((JSON.parse((await runCli(['info', open, '--json'], { cwd: dir })).stdout) as { private: boolean }).private, false)
 })
 
 const PIECE = 16 * 1024

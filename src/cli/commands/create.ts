@@ -14,6 +14,8 @@ export async function createCommand (path: string, options: CreateCommandOptions
   const out = resolve(options.out ?? `${name}.torrent`)
   await checkOutput(out, source, options.force)
   const trackers = options.tracker.length > 0 ? [...new Set(options.tracker)] : CREATE_DEFAULT_TRACKERS
+  // A torrent for a private tracker (its URL carries a passkey) is private (BEP 27), asked for or not.
+  const isPrivate = options.private || trackers.some(hasPasskey)
 
   const progress = hashingProgress(ctx)
   let created: Awaited<ReturnType<typeof createMetainfo>>
@@ -25,7 +27,7 @@ export async function createCommand (path: string, options: CreateCommandOptions
       signal: ctx.signal,
       onProgress: progress.update,
       ...(options.pieceLength === undefined ? {} : { pieceLength: options.pieceLength }),
-      ...(options.private ? { private: true } : {}),
+      ...(isPrivate ? { private: true } : {}),
       ...(options.comment === undefined ? {} : { comment: options.comment })
     })
   } finally {
@@ -38,6 +40,7 @@ export async function createCommand (path: string, options: CreateCommandOptions
   ctx.out(`Name: ${info.name}`)
   ctx.out(`Size: ${formatBytes(info.totalSize)} (${info.totalSize} bytes) in ${info.files.length} file(s)`)
   ctx.out(`Pieces: ${info.pieceCount} × ${formatBytes(info.pieceLength)}`)
+  if (isPrivate) ctx.out(`Private: yes (BEP 27: peers from its trackers only${options.private ? '' : '; the tracker URL carries a passkey'})`)
   ctx.out(`Info hash: ${created.infoHash}`)
   ctx.out(`Magnet: ${magnetLink({ infoHash: created.infoHash, name: info.name, trackers })}`)
   return 0
@@ -97,5 +100,14 @@ function hashingProgress (ctx: CommandContext): { update: (hashed: number, total
       ctx.io.stderr.write(`\rHashing ${total === 0 ? 100 : Math.floor(hashed * 100 / total)}% (${formatBytes(hashed)} of ${formatBytes(total)})\x1b[K`)
     },
     done: () => { if (drawn) ctx.io.stderr.write('\r\x1b[K') }
+  }
+}
+
+/** Whether a tracker URL carries a private tracker's passkey (`?passkey=KEY`). */
+function hasPasskey (url: string): boolean {
+  try {
+    return (new URL(url).searchParams.get('passkey') ?? '') !== ''
+  } catch {
+    return false
   }
 }
