@@ -35,10 +35,18 @@ export interface FrontDoorOptions {
   maxConnections: number
   /** An idle keep-alive connection is closed after this long, ms. */
   idleTimeoutMs: number
+  /** A request head must arrive whole within this long, ms; default HEAD_TIMEOUT_MS. */
+  headTimeoutMs?: number | undefined
 }
 
 /** Longest request head the front door reads before giving the connection to the general server (which limits it again). */
 export const MAX_HEAD_BYTES = 8 * 1024
+/**
+ * A request head must arrive whole within this long (a BitTorrent client sends it in one packet): a client that trickles
+ * it (slow loris) loses its connection, checked when more of it arrives; one that sends nothing more meets the idle
+ * timeout.
+ */
+export const HEAD_TIMEOUT_MS = 10_000
 
 const CR = 0x0d
 const LF = 0x0a
@@ -124,6 +132,7 @@ export interface FrontDoor {
 
 export function createFrontDoor (options: FrontDoorOptions): FrontDoor {
   const { fallback, announce, scrape, observe, idleTimeoutMs } = options
+  const headTimeoutMs = options.headTimeoutMs ?? HEAD_TIMEOUT_MS
   const sockets = new Set<Socket>()
 
   const handOver = (socket: Socket, rest: Buffer | undefined): void => {
@@ -145,6 +154,8 @@ export function createFrontDoor (options: FrontDoorOptions): FrontDoor {
     socket.on('timeout', () => { socket.destroy() })
     const ip = peerAddress(socket.remoteAddress ?? '')
     let pending: Buffer | undefined
+    /** When the head now pending began to arrive; 0 when none is pending. */
+    let pendingSince = 0
     socket.on('data', (chunk: Buffer) => {
       const buf = pending === undefined ? chunk : Buffer.concat([pending, chunk])
       pending = undefined
@@ -153,11 +164,19 @@ export function createFrontDoor (options: FrontDoorOptions): FrontDoor {
         const end = buf.indexOf(HEAD_END, start)
         if (end === -1) {
           if (buf.length - start > MAX_HEAD_BYTES) { handOver(socket, buf.subarray(start)); return }
+          // start > 0: a new head after the ones answered from this buffer; else the pending one goes on, or begins.
+          if (start > 0 || pendingSince === 0) {
+            pendingSince = Date.now()
+          } else if (Date.now() - pendingSince > headTimeoutMs) {
+            socket.destroy()
+            return
+          }
           pending = buf.subarray(start)
           return
         }
         // A long head goes to the general server whole, which enforces the head limit (431) as for any route.
         const head = end - start > MAX_HEAD_BYTES ? undefined : readHead(buf, start, end)
+        pendingSince = 0
         if (head === undefined) { handOver(socket, buf.subarray(start)); return }
         const began = observe === undefined ? 0 : performance.now()
         const body = head.route === 'announce' ? announce(head.target, ip) : scrape(head.target, ip)

@@ -111,6 +111,32 @@ describe('tracker front door', () => {
     assert.match(reply, /fallback GET \/announce\?x+ body=$/)
   })
 
+  test('a head trickled in slower than the head timeout costs the connection', async () => {
+    const slow = createFrontDoor({ fallback, announce: () => Buffer.from('x'), scrape: () => Buffer.from('y'), maxConnections: 10, idleTimeoutMs: 5000, headTimeoutMs: 150 })
+    await new Promise<void>((resolve) => { slow.server.listen(0, '127.0.0.1', resolve) })
+    try {
+      const socket = connect((slow.server.address() as AddressInfo).port, '127.0.0.1')
+      const closed = new Promise<string>((resolve) => {
+        let got = ''
+        socket.setEncoding('latin1')
+        socket.on('data', (d: string) => { got += d })
+        socket.on('close', () => { resolve(got) })
+        socket.on('error', () => {})
+      })
+      await new Promise<void>((resolve) => { socket.once('connect', resolve) })
+      socket.write('GET /announce?a=1 HT')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      socket.write('TP/1.1\r\nHost')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      socket.write(': t\r\n')
+      const got = await Promise.race([closed, new Promise<string>((resolve) => setTimeout(() => { resolve('still open') }, 3000))])
+      assert.equal(got, '', 'closed without a reply')
+    } finally {
+      slow.destroyConnections()
+      await new Promise<void>((resolve) => { slow.server.close(() => { resolve() }) })
+    }
+  })
+
   test('readHead reads only well-formed GET heads of its two routes', () => {
     const head = (text: string): ReturnType<typeof readHead> => {
       const buf = Buffer.from(text, 'latin1')
