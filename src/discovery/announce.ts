@@ -129,8 +129,9 @@ export async function announce (request: AnnounceRequest): Promise<AnnounceResul
   if (request.key !== undefined) query += `&key=${encodeURIComponent(request.key)}`
   if (request.trackerId !== undefined) query += `&trackerid=${encodeURIComponent(request.trackerId)}`
 
-  const reply = await trackerGet(withQuery(base, query), base, request.signal, request.timeoutMs)
-  return parseAnnounceReply(reply, base)
+  const shown = redactPasskey(base)
+  const reply = await trackerGet(withQuery(base, query), shown, request.signal, request.timeoutMs)
+  return parseAnnounceReply(reply, shown)
 }
 
 /** Reads an announce reply (already decoded). Exported for tests and other transports. */
@@ -204,9 +205,10 @@ export async function scrape (url: string, infoHashes: readonly string[], option
   if (isUdpTrackerUrl(url)) return await udpTrackerClient().scrape(url, infoHashes, options)
   const query = infoHashes.map((h) => `info_hash=${percentEncodeBytes(checkInfoHash(h))}`).join('&')
   const base = scrapeUrl(url)
-  const reply = await trackerGet(withQuery(base, query), base, options.signal, options.timeoutMs)
+  const shown = redactPasskey(base)
+  const reply = await trackerGet(withQuery(base, query), shown, options.signal, options.timeoutMs)
   const files = bget.dict(reply, 'files')
-  if (files === undefined) throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${base} sent a scrape reply without files`)
+  if (files === undefined) throw new TrackerError('ERR_TRACKER_REPLY', `Tracker at ${shown} sent a scrape reply without files`)
   const stats = new Map<string, ScrapeStats>()
   for (const key of Object.keys(files)) {
     const entry = bget.dict(files, key)
@@ -223,6 +225,11 @@ export async function scrape (url: string, infoHashes: readonly string[], option
 
 function nonNegative (n: number | undefined): number {
   return n !== undefined && n > 0 ? n : 0
+}
+
+/** A tracker URL as messages show it: a private tracker's passkey replaced by `…` (messages end up in logs and terminals). */
+export function redactPasskey (url: string): string {
+  return url.replace(/([?&]passkey=)[^&#]*/g, '$1…')
 }
 
 /** GETs a tracker URL and returns its bencoded dictionary; a `failure reason` becomes TrackerFailureError. */

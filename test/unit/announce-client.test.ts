@@ -187,6 +187,22 @@ describe('announce()', () => {
     }
   })
 
+  test('a private tracker\'s passkey is sent but never shown in an error message', async () => {
+    const key = 'cd'.repeat(16)
+    replyWith(bencode({ 'failure reason': 'Passkey revoked' }))
+    await assert.rejects(announce(request({ url: `${base}/announce?passkey=${key}` })), (err: unknown) => {
+      assert.ok(err instanceof TrackerFailureError)
+      assert.equal(err.message, `Tracker at ${base}/announce?passkey=… refused: Passkey revoked`)
+      return true
+    })
+    assert.match(seen.at(-1) ?? '', new RegExp(`^/announce\\?passkey=${key}&info_hash=`))
+    replyWith('<html>not a tracker</html>', 502)
+    await assert.rejects(scrape(`${base}/announce?passkey=${key}`, [INFO]), (err: unknown) => {
+      assert.equal((err as Error).message.includes(key), false, (err as Error).message)
+      return true
+    })
+  })
+
   test('garbage is ERR_TRACKER_REPLY: HTML, a list, no interval, bad compact lengths, a non-200 without failure reason', async () => {
     const cases: Array<[Buffer | string, number, RegExp]> = [
       ['<html>Not Found</html>', 404, /HTTP 404 with no bencoded reply/],
