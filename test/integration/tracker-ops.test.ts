@@ -224,3 +224,14 @@ test('TrackerMetrics: a latency on a bucket bound counts in that bucket; unknown
     [undefined, undefined, 'bad_request', 'denied', 'denied', 'not_found', 'method_not_allowed', 'bad_request', 'too_large', 'bad_request', 'rate_limited', 'too_large', undefined, 'unavailable'])
   assert.deepEqual([200, 400, 413, 415, 403, 429, 503].map(registrationResult), ['ok', 'invalid', 'invalid', 'invalid', 'denied', 'rate_limited', 'full'])
 })
+
+test('once a shutdown begins, /healthz answers 503 so a load balancer stops sending clients; the shutdown still completes', async (t) => {
+  const { tracker, base } = await started(t)
+  assert.deepEqual(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' })
+  const closing = tracker.close()
+  const during = await tracker.app.inject({ method: 'GET', url: '/healthz' })
+  assert.equal(during.statusCode, 503)
+  assert.deepEqual(JSON.parse(during.body), { status: 'shutting down' })
+  await closing
+  await assert.rejects(fetch(`${base}/healthz`), 'no longer listening')
+})
