@@ -23,6 +23,7 @@ import {
   type RateBudget
 } from './limits.js'
 import { peerAddress } from './peer-address.js'
+import { pushNewest, touch, unlink, type RecencyEnds } from './recency.js'
 
 export interface RateLimiterOptions extends RateBudget {
   /** Clients tracked at once; default RATE_LIMIT_MAX_ADDRESSES. */
@@ -86,9 +87,8 @@ export class RateLimiter {
   readonly #maxAddresses: number
   readonly #exemptLoopback: boolean
   readonly #buckets = new Map<number | string, Bucket>()
-  /** Least and most recently used buckets. */
-  #oldest: Bucket | undefined
-  #newest: Bucket | undefined
+  /** The buckets in order of use, the least recently used first (recency.ts). */
+  readonly #byUse: RecencyEnds<Bucket> = { oldest: undefined, newest: undefined }
   /** Requests refused so far. */
   limited = 0
 
@@ -129,7 +129,7 @@ export class RateLimiter {
         bucket.tokens = tokens < this.burst ? tokens : this.burst
         bucket.updated = now
       }
-      this.#touch(bucket)
+      touch(this.#byUse, bucket)
     }
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1
@@ -142,10 +142,10 @@ export class RateLimiter {
   /** A full bucket for a new client; past the bound, the least recently used one is forgotten and its bucket reused. */
   #add (key: number | string, now: number): Bucket {
     let bucket: Bucket
-    const oldest = this.#oldest
+    const oldest = this.#byUse.oldest
     if (this.#buckets.size >= this.#maxAddresses && oldest !== undefined) {
       this.#buckets.delete(oldest.key)
-      this.#unlink(oldest)
+      unlink(this.#byUse, oldest)
       bucket = oldest
       bucket.key = key
       bucket.tokens = this.burst
@@ -154,31 +154,8 @@ export class RateLimiter {
       bucket = { key, tokens: this.burst, updated: now, older: undefined, newer: undefined }
     }
     this.#buckets.set(key, bucket)
-    this.#link(bucket)
+    pushNewest(this.#byUse, bucket)
     return bucket
-  }
-
-  #touch (bucket: Bucket): void {
-    if (this.#newest === bucket) return
-    this.#unlink(bucket)
-    this.#link(bucket)
-  }
-
-  #link (bucket: Bucket): void {
-    bucket.older = this.#newest
-    bucket.newer = undefined
-    if (this.#newest === undefined) this.#oldest = bucket
-    else this.#newest.newer = bucket
-    this.#newest = bucket
-  }
-
-  #unlink (bucket: Bucket): void {
-    if (bucket.older === undefined) this.#oldest = bucket.newer
-    else bucket.older.newer = bucket.newer
-    if (bucket.newer === undefined) this.#newest = bucket.older
-    else bucket.newer.older = bucket.older
-    bucket.older = undefined
-    bucket.newer = undefined
   }
 }
 

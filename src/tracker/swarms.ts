@@ -28,6 +28,7 @@
  */
 import { COMPACT_PEER6_BYTES, COMPACT_PEER_BYTES, parseIPv4, parseIPv6 } from '../discovery/compact.js'
 import type { AnnounceParams } from './announce-params.js'
+import { pushNewest, touch, unlink, type RecencyEnds } from './recency.js'
 import { AnnounceFailure } from './announce-params.js'
 import {
   ANNOUNCE_EXPIRY_GRACE_S,
@@ -241,9 +242,8 @@ export class Swarms {
   readonly #minIntervalMs: number
   readonly #onCompleted: ((infoHash: string) => void) | undefined
   #peerCount = 0
-  /** The least and most recently active swarms. */
-  #oldest: Swarm | undefined
-  #newest: Swarm | undefined
+  /** The swarms in order of activity: the least recently active first (recency.ts). */
+  readonly #activity: RecencyEnds<Swarm> = { oldest: undefined, newest: undefined }
   readonly evictions: EvictionStats = { swarms: 0, peers: 0 }
 
   constructor (options: SwarmsOptions) {
@@ -299,7 +299,7 @@ export class Swarms {
         const peer = swarm.peers.get(key)
         if (peer !== undefined) this.#remove(swarm, peer)
         swarm.lastActivity = now
-        this.#touchSwarm(swarm)
+        touch(this.#activity, swarm)
       }
       return { swarm, self: undefined, early: false }
     }
@@ -311,10 +311,10 @@ export class Swarms {
         if (this.#swarms.size >= this.#limits.maxSwarms) this.#evictSwarm()
         swarm = new Swarm(params.infoHash, now)
         this.#swarms.set(params.infoHash, swarm)
-        this.#linkSwarm(swarm)
+        pushNewest(this.#activity, swarm)
       } else {
         // Active now: it is the last swarm the global bound takes a peer from.
-        this.#touchSwarm(swarm)
+        touch(this.#activity, swarm)
         if (swarm.size >= this.#limits.maxPeersPerSwarm) {
           this.#remove(swarm, swarm.oldest as SwarmPeer)
           this.evictions.peers++
@@ -324,7 +324,7 @@ export class Swarms {
       const seeder = params.left === 0
       peer = {
         key, ip, port: params.port, peerId: params.peerId, left: params.left, lastSeen: now, seeder,
-        slot: 0, completed: false, older: swarm.newest, newer: undefined
+        slot: 0, completed: false, older: undefined, newer: undefined
       }
       const list = seeder ? swarm.seeders : swarm.leechers
       const o = list.push(peer, v4 < 0)
@@ -342,20 +342,18 @@ export class Swarms {
         bytes[o + 17] = params.port & 0xff
       }
       swarm.peers.set(key, peer)
-      if (swarm.newest === undefined) swarm.oldest = peer
-      else swarm.newest.newer = peer
-      swarm.newest = peer
+      pushNewest(swarm, peer)
       this.#peerCount++
     } else if (params.event === '' && now - peer.lastSeen < this.#minIntervalMs) {
       return { swarm: swarm as Swarm, self: peer, early: true }
     } else {
-      this.#touchSwarm(swarm as Swarm)
+      touch(this.#activity, swarm as Swarm)
       // The endpoint is the peer: a restarted client on the same port may send a new peer id.
       if (peer.peerId !== params.peerId) peer.peerId = params.peerId
       peer.left = params.left
       peer.lastSeen = now
       if ((params.left === 0) !== peer.seeder) this.#move(swarm as Swarm, peer)
-      this.#touch(swarm as Swarm, peer)
+      touch(swarm as Swarm, peer)
     }
     if (params.event === 'completed' && !peer.completed) {
       peer.completed = true
@@ -368,7 +366,7 @@ export class Swarms {
 
   /** Makes room for a swarm: drops the least recently active one, with its peers (left to the garbage collector). */
   #evictSwarm (): void {
-    const victim = this.#oldest
+    const victim = this.#activity.oldest
     if (victim === undefined) return
     this.#peerCount -= victim.size
     this.#dropSwarm(victim)
@@ -381,7 +379,7 @@ export class Swarms {
    * is never dropped, and gives up its own oldest peer when it is the only swarm with peers.
    */
   #evictPeer (into: Swarm): void {
-    let swarm = this.#oldest
+    let swarm = this.#activity.oldest
     while (swarm !== undefined) {
       const next = swarm.newer
       if (swarm.size > 0) {
@@ -396,31 +394,7 @@ export class Swarms {
 
   #dropSwarm (swarm: Swarm): void {
     this.#swarms.delete(swarm.infoHash)
-    this.#unlinkSwarm(swarm)
-  }
-
-  /** Moves a swarm that just saw an announce to the newest end of the activity list. */
-  #touchSwarm (swarm: Swarm): void {
-    if (this.#newest === swarm) return
-    this.#unlinkSwarm(swarm)
-    this.#linkSwarm(swarm)
-  }
-
-  #linkSwarm (swarm: Swarm): void {
-    swarm.older = this.#newest
-    swarm.newer = undefined
-    if (this.#newest === undefined) this.#oldest = swarm
-    else this.#newest.newer = swarm
-    this.#newest = swarm
-  }
-
-  #unlinkSwarm (swarm: Swarm): void {
-    if (swarm.older === undefined) this.#oldest = swarm.newer
-    else swarm.older.newer = swarm.newer
-    if (swarm.newer === undefined) this.#newest = swarm.older
-    else swarm.newer.older = swarm.older
-    swarm.older = undefined
-    swarm.newer = undefined
+    unlink(this.#activity, swarm)
   }
 
   /**
@@ -537,7 +511,7 @@ export class Swarms {
 
   #remove (swarm: Swarm, peer: SwarmPeer): void {
     ;(peer.seeder ? swarm.seeders : swarm.leechers).removeAt(peer.slot)
-    this.#unlink(swarm, peer)
+    unlink(swarm, peer)
     swarm.peers.delete(peer.key)
     this.#peerCount--
   }
@@ -551,25 +525,5 @@ export class Swarms {
     to.bytes.set(from.bytes.subarray(slot * ENTRY, slot * ENTRY + ENTRY), o)
     from.removeAt(slot)
     peer.seeder = !peer.seeder
-  }
-
-  /** Moves a peer that just announced to the newest end of the announce-order list. */
-  #touch (swarm: Swarm, peer: SwarmPeer): void {
-    if (swarm.newest === peer) return
-    this.#unlink(swarm, peer)
-    peer.older = swarm.newest
-    peer.newer = undefined
-    if (swarm.newest === undefined) swarm.oldest = peer
-    else swarm.newest.newer = peer
-    swarm.newest = peer
-  }
-
-  #unlink (swarm: Swarm, peer: SwarmPeer): void {
-    if (peer.older === undefined) swarm.oldest = peer.newer
-    else peer.older.newer = peer.newer
-    if (peer.newer === undefined) swarm.newest = peer.older
-    else peer.newer.older = peer.older
-    peer.older = undefined
-    peer.newer = undefined
   }
 }

@@ -192,29 +192,40 @@ async function seedPrivate (t: TestContext): Promise<{ port: number, infoHash: B
   return { port, infoHash }
 }
 
+type ExtendedHandshake = ReturnType<typeof decodeExtendedHandshake>
+
+/**
+ * Reads what a peer sends on `socket`: its 68-byte handshake (handed to `onHandshake`), then messages, until its
+ * extended handshake (BEP 10), handed to `onExtended`.
+ */
+function readExtendedHandshake (socket: Socket, onExtended: (handshake: ExtendedHandshake) => void, onHandshake: () => void = () => {}): void {
+  let head = Buffer.alloc(0)
+  const decoder = new MessageDecoder({
+    onMessage: (m: Message) => {
+      if (m.type === 'extended' && m.id === 0) onExtended(decodeExtendedHandshake(m.payload))
+    },
+    onBlockStart: () => {},
+    onBlockData: () => {},
+    onBlockEnd: () => {}
+  }, { maxBitfieldBytes: 1 })
+  socket.on('data', (d: Buffer) => {
+    if (head.length >= 68) { decoder.push(d); return }
+    head = Buffer.concat([head, d])
+    if (head.length < 68) return
+    decodeHandshake(head)
+    onHandshake()
+    decoder.push(head.subarray(68))
+  })
+}
+
 /** Connects as a peer that speaks BEP 10 and resolves with the first extended handshake the other side sends. */
-async function extendedHandshakeOf (t: TestContext, port: number, infoHash: Buffer): Promise<ReturnType<typeof decodeExtendedHandshake>> {
+async function extendedHandshakeOf (t: TestContext, port: number, infoHash: Buffer): Promise<ExtendedHandshake> {
   const socket: Socket = connect({ host: '127.0.0.1', port })
   socket.on('error', () => {})
   t.after(() => { socket.destroy() })
   return await new Promise((resolve, reject) => {
     const timer = setTimeout(() => { reject(new Error('no extended handshake within 5 s')) }, 5_000)
-    let head = Buffer.alloc(0)
-    const decoder = new MessageDecoder({
-      onMessage: (m: Message) => {
-        if (m.type === 'extended' && m.id === 0) { clearTimeout(timer); resolve(decodeExtendedHandshake(m.payload)) }
-      },
-      onBlockStart: () => {},
-      onBlockData: () => {},
-      onBlockEnd: () => {}
-    }, { maxBitfieldBytes: 1 })
-    socket.on('data', (d: Buffer) => {
-      if (head.length >= 68) { decoder.push(d); return }
-      head = Buffer.concat([head, d])
-      if (head.length < 68) return
-      decodeHandshake(head)
-      decoder.push(head.subarray(68))
-    })
+    readExtendedHandshake(socket, (handshake) => { clearTimeout(timer); resolve(handshake) })
     socket.once('connect', () => {
       socket.write(encodeHandshake({ infoHash, peerId: randomBytes(20), extensions: { extended: true, fast: true, dht: false } }))
     })
@@ -231,21 +242,8 @@ test('a private torrent\'s peers offer no peer exchange: no ut_pex in the extend
   let fetcherOffered: Record<string, number> | undefined
   const server = createServer((socket) => {
     socket.on('error', () => {})
-    let head = Buffer.alloc(0)
-    const decoder = new MessageDecoder({
-      onMessage: (m: Message) => {
-        if (m.type === 'extended' && m.id === 0) { fetcherOffered = decodeExtendedHandshake(m.payload).m; socket.destroy() }
-      },
-      onBlockStart: () => {},
-      onBlockData: () => {},
-      onBlockEnd: () => {}
-    }, { maxBitfieldBytes: 1 })
-    socket.on('data', (d: Buffer) => {
-      if (head.length >= 68) { decoder.push(d); return }
-      head = Buffer.concat([head, d])
-      if (head.length < 68) return
+    readExtendedHandshake(socket, (handshake) => { fetcherOffered = handshake.m; socket.destroy() }, () => {
       socket.write(encodeHandshake({ infoHash, peerId: randomBytes(20), extensions: { extended: true, fast: false, dht: false } }))
-      decoder.push(head.subarray(68))
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
