@@ -71,6 +71,9 @@ export function frontDoorListener (app: FastifyInstance, door: FrontDoor): HttpL
         server.once('listening', onListening)
         server.listen({ host, port })
       })
+      // Once listening, an error is one failed accept (the process out of memory or file descriptors; libuv already
+      // sheds connections at EMFILE): logged, never fatal.
+      server.on('error', (err) => { app.log.warn({ err }, 'HTTP accept failed') })
       // fastify's server gets its connections from the front door and never listens, but its connection tracking
       // (headers and request timeouts, closeIdleConnections) starts on its 'listening' event.
       app.server.emit('listening')
