@@ -18,10 +18,11 @@ function send (reply: FastifyReply, body: Buffer): void {
 }
 
 export function registerAnnounceRoutes (app: FastifyInstance, service: AnnounceService): void {
-  app.get('/announce', (request: FastifyRequest, reply: FastifyReply): void => {
+  // GET only: a HEAD (which fastify would otherwise route to the GET handler) must not apply an announce.
+  app.get('/announce', { exposeHeadRoute: false }, (request: FastifyRequest, reply: FastifyReply): void => {
     send(reply, service.announce(request.raw.url ?? '', peerAddress(request.ip)))
   })
-  app.get('/scrape', (request: FastifyRequest, reply: FastifyReply): void => {
+  app.get('/scrape', { exposeHeadRoute: false }, (request: FastifyRequest, reply: FastifyReply): void => {
     send(reply, service.scrape(request.raw.url ?? '', peerAddress(request.ip)))
   })
 }

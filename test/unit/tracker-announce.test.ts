@@ -617,11 +617,13 @@ describe('scrape', () => {
 })
 
 describe('HTTP framing', () => {
-  test('other methods are 405 JSON as everywhere else; HEAD answers', async () => {
+  test('other methods are 405 JSON as everywhere else, HEAD too: only a GET announces a peer', async () => {
     const post = await tracker.app.inject({ method: 'POST', url: url() })
     assert.equal(post.statusCode, 405)
     assert.deepEqual(post.json(), { error: 'Method not allowed' })
     const head = await tracker.app.inject({ method: 'HEAD', url: url() })
-    assert.equal(head.statusCode, 200)
+    assert.equal(head.statusCode, 405)
+    const scrape = await get(`/scrape?info_hash=${pct(HASH)}`)
+    assert.deepEqual(Object.keys(bget.dict(scrape.dict, 'files') ?? {}), [], 'no peer was announced')
   })
 })
