@@ -51,6 +51,7 @@ test('tracker --cert/--key serves HTTPS (UDP unchanged); a sharer trusts it thro
   const { cert, key } = makeCertificate(dir, 'tracker')
   const { url, proc } = await startHttpsTracker(dir, t, ['--cert', cert, '--key', key])
   assert.match(proc.stdout(), new RegExp(`UDP tracker \\(BEP 15\\) on udp://127\\.0\\.0\\.1:${url.split(':')[2] ?? ''}`))
+  assert.ok(proc.stdout().includes(`Web page: ${url}/  Metrics: ${url}/metrics`), proc.stdout())
 
   assert.deepEqual(await httpsGet(`${url}/healthz`, cert), { status: 200, body: '{"status":"ok"}\n' })
   // Without our CA the certificate is refused; plain HTTP on that port is not served.

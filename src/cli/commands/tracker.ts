@@ -56,6 +56,7 @@ export async function trackerCommand (options: TrackerCommandOptions, ctx: Comma
     const url = `${tls === undefined ? 'http' : 'https'}://${host}:${address.port}`
     ctx.out(trackerBanner(url))
     if (address.udpPort !== undefined) ctx.out(`UDP tracker (BEP 15) on udp://${host}:${address.udpPort}`)
+    ctx.out(`Web page: ${url}/  Metrics: ${url}/metrics`)
     if (options.private) {
       // Private tracker (access.ts): say what users need, and why there is no UDP.
       ctx.out(`Private tracker: every request needs ?passkey=KEY (keys: p2pshare tracker keys add LABEL --db ${options.db}); UDP is off, a BEP 15 announce cannot carry the key`)
