@@ -38,26 +38,55 @@ export class Announcer {
   readonly #key = randomBytes(4).toString('hex')
   #timer: NodeJS.Timeout | undefined
   #stopped = false
+  /**
+   * Per tracker, its latest announce: the next one to it waits for it (a tracker must see `started`, `completed`,
+   * `stopped` in that order), and a tracker still busy with one does not hold up the others.
+   */
+  readonly #latest = new Map<string, Promise<void>>()
+  /** Trackers with an announce in flight. */
+  readonly #busy = new Set<string>()
+  /** Ends the announces in flight when the announcer stops (the `stopped` ones have their own timeout). */
+  readonly #abort = new AbortController()
+  /** Trackers that have answered an announce: the only ones that know this peer, and are told it stopped. */
+  readonly #known = new Set<string>()
 
   constructor (options: AnnouncerOptions) {
     this.#o = options
   }
 
-  /** Announce `started` to every tracker, then keep re-announcing. */
+  /**
+   * Announces `started` to every tracker, then keeps re-announcing. Resolves once one tracker has answered (its peers
+   * are in the transfer) or every one has failed: a tracker that never answers (a silent UDP one is given up on after
+   * 15 s) delays only itself, and the others' peers are used at once.
+   */
   async start (): Promise<void> {
-    await this.#round('started')
-    this.#schedule()
+    let answered: () => void = () => {}
+    const first = new Promise<void>((resolve) => { answered = resolve })
+    void this.#round('started', undefined, answered).then(() => {
+      answered()
+      this.#schedule()
+    })
+    await first
   }
 
+  /**
+   * Announces `completed` to every tracker. Resolves once the trackers that were not busy have answered (or failed);
+   * a busy one gets it after the announce it is still on.
+   */
   async completed (): Promise<void> {
-    await this.#round('completed')
+    await this.#round('completed', undefined, undefined, true)
   }
 
+  /**
+   * Ends the announces in flight and announces `stopped` to every tracker that ever answered (one that never did does
+   * not know this peer), waiting at most STOP_TIMEOUT_MS for each.
+   */
   async stop (): Promise<void> {
     if (this.#stopped) return
     this.#stopped = true
     clearTimeout(this.#timer)
-    await this.#round('stopped', STOP_TIMEOUT_MS)
+    this.#abort.abort()
+    await this.#round('stopped', STOP_TIMEOUT_MS, undefined, false, [...this.#known])
   }
 
   #schedule (): void {
@@ -68,29 +97,47 @@ export class Announcer {
     this.#timer.unref()
   }
 
-  async #round (event: AnnounceEventName | undefined, timeoutMs?: number): Promise<void> {
+  /**
+   * One announce to every tracker (or to `trackers`), each after the one before to that tracker; `onAnswer` is called
+   * each time one answers. Settles when all have, or with `skipBusy` when those that were not busy have.
+   */
+  async #round (event: AnnounceEventName | undefined, timeoutMs?: number, onAnswer?: () => void, skipBusy = false, trackers = this.#o.trackers): Promise<void> {
+    const waits: Array<Promise<void>> = []
+    for (const url of trackers) {
+      const busy = this.#busy.has(url)
+      const next = (this.#latest.get(url) ?? Promise.resolve()).then(() => this.#announce(url, event, timeoutMs, onAnswer))
+      this.#latest.set(url, next)
+      if (!(skipBusy && busy)) waits.push(next)
+    }
+    await Promise.all(waits)
+  }
+
+  async #announce (url: string, event: AnnounceEventName | undefined, timeoutMs: number | undefined, onAnswer: (() => void) | undefined): Promise<void> {
     const t = this.#o.transfer
-    await Promise.all(this.#o.trackers.map(async (url) => {
-      try {
-        const reply = await announce({
-          url,
-          infoHash: t.infoHash.toString('hex'),
-          peerId: this.#o.peerId,
-          port: this.#o.port,
-          uploaded: t.uploaded,
-          downloaded: t.downloaded,
-          left: this.#o.totalLength - t.verifiedBytes,
-          event,
-          key: this.#key,
-          ...(event === 'stopped' ? { numwant: 0 } : {}),
-          ...(timeoutMs === undefined ? {} : { timeoutMs })
-        })
-        // A tracker's interval is taken within [MIN_REANNOUNCE_MS, a day]: past ~24.8 days a timer would fire at once.
-        this.#intervals.set(url, Math.min(MAX_REANNOUNCE_MS, Math.max(MIN_REANNOUNCE_MS, reply.interval * 1000)))
-        if (event !== 'stopped') t.addPeers(reply.peers.map(p => ({ host: p.ip, port: p.port })))
-      } catch (err) {
-        this.#o.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
-      }
-    }))
+    this.#busy.add(url)
+    try {
+      const reply = await announce({
+        url,
+        infoHash: t.infoHash.toString('hex'),
+        peerId: this.#o.peerId,
+        port: this.#o.port,
+        uploaded: t.uploaded,
+        downloaded: t.downloaded,
+        left: this.#o.totalLength - t.verifiedBytes,
+        event,
+        key: this.#key,
+        ...(event === 'stopped' ? { numwant: 0 } : { signal: this.#abort.signal }),
+        ...(timeoutMs === undefined ? {} : { timeoutMs })
+      })
+      // A tracker's interval is taken within [MIN_REANNOUNCE_MS, a day]: past ~24.8 days a timer would fire at once.
+      this.#intervals.set(url, Math.min(MAX_REANNOUNCE_MS, Math.max(MIN_REANNOUNCE_MS, reply.interval * 1000)))
+      this.#known.add(url)
+      if (event !== 'stopped') t.addPeers(reply.peers.map(p => ({ host: p.ip, port: p.port })))
+      onAnswer?.()
+    } catch (err) {
+      if (!this.#abort.signal.aborted) this.#o.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
+    } finally {
+      this.#busy.delete(url)
+    }
   }
 }

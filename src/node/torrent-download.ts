@@ -73,25 +73,38 @@ async function resolveMagnet (uri: string, options: TorrentDownloadOptions, peer
   const asked = trackers.length > 0 ? trackers : (options.fallbackTrackers ?? [])
   if (asked.length === 0) throw new TransferError('ERR_NO_PEERS', 'The magnet link names no HTTP or UDP tracker to find peers with (the DHT is not supported yet)')
   const peers: Array<{ host: string, port: number }> = []
-  await Promise.all(asked.map(async (url) => {
+  // Metadata is fetched once one tracker has given peers, or every tracker has answered or failed: a silent tracker
+  // (a UDP one is given up on after 15 s) does not hold up the others' peers. The download's own announces follow.
+  let gotPeers: () => void = () => {}
+  const firstPeers = new Promise<void>((resolve) => { gotPeers = resolve })
+  // The announces still in flight once the metadata is in (or has failed) are ended: they would only hold the process.
+  const lookup = new AbortController()
+  const signal = options.signal === undefined ? lookup.signal : AbortSignal.any([options.signal, lookup.signal])
+  const all = Promise.all(asked.map(async (url) => {
     try {
-      const reply = await announce({ url, infoHash: magnet.infoHash, peerId, port, uploaded: 0, downloaded: 0, left: 1, ...(options.signal === undefined ? {} : { signal: options.signal }) })
+      const reply = await announce({ url, infoHash: magnet.infoHash, peerId, port, uploaded: 0, downloaded: 0, left: 1, signal })
       for (const p of reply.peers) peers.push({ host: p.ip, port: p.port })
+      if (reply.peers.length > 0) gotPeers()
     } catch (err) {
-      options.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
+      if (!lookup.signal.aborted) options.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
     }
   }))
-  const raw = await fetchMetadata({
-    infoHash: Buffer.from(magnet.infoHash, 'hex'),
-    peerId,
-    listenPort: port,
-    peers,
-    ...(options.signal === undefined ? {} : { signal: options.signal }),
-    ...(options.onLog === undefined ? {} : { onLog: options.onLog })
-  })
-  const info = parseInfoDict(raw)
-  options.onMetadata?.({ name: info.name, peers: peers.length })
-  return { infoHash: magnet.infoHash, info, trackers: asked, announceList: [asked] }
+  await Promise.race([all, firstPeers])
+  try {
+    const raw = await fetchMetadata({
+      infoHash: Buffer.from(magnet.infoHash, 'hex'),
+      peerId,
+      listenPort: port,
+      peers,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(options.onLog === undefined ? {} : { onLog: options.onLog })
+    })
+    const info = parseInfoDict(raw)
+    options.onMetadata?.({ name: info.name, peers: peers.length })
+    return { infoHash: magnet.infoHash, info, trackers: asked, announceList: [asked] }
+  } finally {
+    lookup.abort()
+  }
 }
 
 export async function downloadTorrent (options: TorrentDownloadOptions): Promise<TorrentDownloadOutcome> {

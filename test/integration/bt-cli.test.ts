@@ -5,6 +5,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readdirSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
 import { cli, runCli, startSharer, startTracker } from '../helpers/process.js'
@@ -136,4 +138,26 @@ test('a malformed or missing .torrent gives one clear line and exit 9', async (t
   const missing = await runCli(['download', join(dir, 'nope.torrent'), '--host', '127.0.0.1'], { cwd: dir })
   assert.equal(missing.code, 9)
   assert.match(missing.stderr, /^Error: Cannot read .*nope\.torrent: no such file\n$/)
+})
+
+test('a tracker that never answers holds up nothing: a magnet download with it and a live tracker completes, and it is told nothing more', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'quick.bin', 1024 * 1024 + 5)
+  const sharer = await startSharer(dir, file.path, url, t)
+  const magnet = sharer.proc.stdout().match(/Magnet: (magnet:\S+)/)?.[1] ?? ''
+  // A "tracker" that accepts every announce and never answers it.
+  const events: string[] = []
+  const hanging = createServer((req) => { events.push(new URL(req.url ?? '/', 'http://x').searchParams.get('event') ?? 'none') })
+  await new Promise<void>((resolve) => { hanging.listen(0, '127.0.0.1', resolve) })
+  t.after(() => { hanging.closeAllConnections(); hanging.close() })
+  const silent = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/announce`
+
+  const out = join(dir, 'got')
+  const result = await runCli(['download', `${magnet}&tr=${encodeURIComponent(silent)}`, '--host', '127.0.0.1', '--out', out, '--json'], { cwd: dir, timeoutMs: 60_000 })
+  assert.equal(result.code, 0, result.stderr)
+  assert.equal(sha1Of(join(out, 'quick.bin')), file.sha1)
+  // Asked for peers (the magnet's lookup) and told `started`; never `completed` or `stopped`: it never answered, so it
+  // does not know this peer, and nothing waited for it (measured by hand: done 0.4 s after start, 17.3 s before).
+  assert.deepEqual(events, ['none', 'started'])
 })
