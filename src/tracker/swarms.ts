@@ -83,31 +83,44 @@ export interface SwarmPeer {
   newer: SwarmPeer | undefined
 }
 
-/** Bytes per entry of a list's compact buffer: room for the IPv6 form (16 + 2); an IPv4 entry uses the first 6. */
-const ENTRY = COMPACT_PEER6_BYTES
+/**
+ * Bytes per entry of a list's compact buffer: room for the IPv6 form (16 + 2), an IPv4 entry using the first 6, and
+ * one byte saying which (IPV6_FLAG).
+ */
+const ENTRY = COMPACT_PEER6_BYTES + 1
+/** Offset in an entry of its flag: 1 for an IPv6 entry, 0 for an IPv4 one. */
+const IPV6_FLAG = COMPACT_PEER6_BYTES
 const INITIAL_CAPACITY = 8
+/** The buffer of every list that has never held a peer: a swarm of leechers only never allocates its seeders' bytes. */
+const NO_BYTES = new Uint8Array(0)
 
 /**
- * A dense list of peers: `peers[i]` and its compact bytes at `bytes[i * 18]` (BEP 23's 6 bytes for IPv4, BEP 7's
- * 18 for IPv6, `ipv6[i]` says which). Removal moves the last entry into the hole.
+ * A dense list of peers: `peers[i]` and its compact bytes at `bytes[i * ENTRY]` (BEP 23's 6 bytes for IPv4, BEP 7's
+ * 18 for IPv6, then a byte that says which). One buffer per list, allocated at its first peer: at 100,000 swarms, a
+ * typed array costs more in itself than the peers' bytes in it. Removal moves the last entry into the hole.
  */
 export class PeerList {
   readonly peers: SwarmPeer[] = []
-  bytes = new Uint8Array(INITIAL_CAPACITY * ENTRY)
-  ipv6 = new Uint8Array(INITIAL_CAPACITY)
+  bytes = NO_BYTES
 
   get length (): number {
     return this.peers.length
   }
 
+  /** Whether the entry at `slot` is an IPv6 address (18 bytes) rather than an IPv4 one (6). */
+  isIPv6 (slot: number): boolean {
+    return this.bytes[slot * ENTRY + IPV6_FLAG] === 1
+  }
+
   /** Appends a peer and returns the offset of its entry, for the caller to write its address at. */
   push (peer: SwarmPeer, ipv6: boolean): number {
     const slot = this.peers.length
-    if (slot === this.ipv6.length) this.#resize(slot * 2)
+    if (slot * ENTRY === this.bytes.length) this.#resize(Math.max(INITIAL_CAPACITY, slot * 2))
     this.peers.push(peer)
     peer.slot = slot
-    this.ipv6[slot] = ipv6 ? 1 : 0
-    return slot * ENTRY
+    const o = slot * ENTRY
+    this.bytes[o + IPV6_FLAG] = ipv6 ? 1 : 0
+    return o
   }
 
   /** Takes out the entry at `slot`; the last one fills the hole. */
@@ -118,19 +131,16 @@ export class PeerList {
       this.peers[slot] = last
       last.slot = slot
       this.bytes.copyWithin(slot * ENTRY, lastSlot * ENTRY, lastSlot * ENTRY + ENTRY)
-      this.ipv6[slot] = this.ipv6[lastSlot] as number
     }
     // Give memory back when a big swarm has mostly left.
-    if (this.ipv6.length > 4 * INITIAL_CAPACITY && lastSlot < this.ipv6.length / 4) this.#resize(this.ipv6.length / 2)
+    const capacity = this.bytes.length / ENTRY
+    if (capacity > 4 * INITIAL_CAPACITY && lastSlot < capacity / 4) this.#resize(capacity / 2)
   }
 
   #resize (capacity: number): void {
     const bytes = new Uint8Array(capacity * ENTRY)
     bytes.set(this.bytes.subarray(0, this.peers.length * ENTRY))
-    const ipv6 = new Uint8Array(capacity)
-    ipv6.set(this.ipv6.subarray(0, this.peers.length))
     this.bytes = bytes
-    this.ipv6 = ipv6
   }
 }
 
@@ -452,7 +462,7 @@ export class Swarms {
       }
       const bytes = list.bytes
       let o = v * ENTRY
-      if (list.ipv6[v] === 0) {
+      if (bytes[o + IPV6_FLAG] === 0) {
         out4[o4] = bytes[o] as number
         out4[o4 + 1] = bytes[o + 1] as number
         out4[o4 + 2] = bytes[o + 2] as number
@@ -461,7 +471,7 @@ export class Swarms {
         out4[o4 + 5] = bytes[o + 5] as number
         o4 += COMPACT_PEER_BYTES
       } else {
-        for (const end = o + ENTRY; o < end; o++) out6[o6++] = bytes[o] as number
+        for (const end = o + COMPACT_PEER6_BYTES; o < end; o++) out6[o6++] = bytes[o] as number
       }
     }
     into.length4 = o4
@@ -521,8 +531,8 @@ export class Swarms {
     const from = peer.seeder ? swarm.seeders : swarm.leechers
     const to = peer.seeder ? swarm.leechers : swarm.seeders
     const slot = peer.slot
-    const o = to.push(peer, from.ipv6[slot] === 1)
-    to.bytes.set(from.bytes.subarray(slot * ENTRY, slot * ENTRY + ENTRY), o)
+    const o = to.push(peer, from.isIPv6(slot))
+    to.bytes.set(from.bytes.subarray(slot * ENTRY, slot * ENTRY + COMPACT_PEER6_BYTES), o)
     from.removeAt(slot)
     peer.seeder = !peer.seeder
   }
