@@ -61,8 +61,10 @@ async function launch (t: import('node:test').TestContext): Promise<Browser | un
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    // Root (CI containers) cannot use Chromium's sandbox; a container's small /dev/shm must not be needed.
-    args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-dev-shm-usage']
+    // Root (CI containers) cannot use Chromium's sandbox; a container's small /dev/shm must not be needed. Loopback only:
+    // no name resolves but 127.0.0.1, and anything not on loopback goes to a proxy that is not there.
+    args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-dev-shm-usage',
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1', '--proxy-server=http://127.0.0.1:9']
   })
   t.after(() => browser.close())
   return browser
