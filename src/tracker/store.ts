@@ -8,6 +8,7 @@
  * removes one (`removeFile`, `p2pshare tracker remove`), which another process may do while a tracker runs on the
  * same file: WAL lets it write while the tracker reads, and the tracker keeps no copy of the catalogue in memory.
  */
+import { existsSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { P2PError, ValidationError } from '../errors.js'
 import { decodeRanges, encodeRanges, type ChunkRange } from './chunk-ranges.js'
@@ -339,6 +340,17 @@ export class TrackerStore {
       maxPeersPerFile: limits.maxPeersPerFile ?? TRACKER_MAX_PEERS_PER_FILE,
       maxPeers: limits.maxPeers ?? TRACKER_MAX_PEERS
     })
+  }
+
+  /**
+   * Opens the database of an existing tracker (the operator's commands: keys, remove): a missing file is P2PError
+   * `ERR_TRACKER_DB`, not a new empty catalogue made by a mistyped `--db`.
+   */
+  static openExisting (path: string): TrackerStore {
+    if (path === ':memory:' || !existsSync(path)) {
+      throw new P2PError('ERR_TRACKER_DB', `No tracker database at ${path} (give the tracker's file with --db)`)
+    }
+    return TrackerStore.open(path)
   }
 
   get isOpen (): boolean {

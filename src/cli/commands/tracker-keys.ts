@@ -2,7 +2,6 @@
  * `p2pshare tracker keys add|list|revoke`: the access keys of a private tracker, in its SQLite file. They work while
  * the tracker runs on the same file (WAL): it sees a new key at once and a revocation within PASSKEY_REFRESH_MS.
  */
-import { existsSync } from 'node:fs'
 import { DEFAULT_TRACKER_URL } from '../../constants.js'
 import { announceUrl } from '../../discovery/index.js'
 import { P2PError, ValidationError } from '../../errors.js'
@@ -15,13 +14,10 @@ import type { TrackerKeysOptions } from '../options.js'
 export type TrackerKeysAction = 'add' | 'list' | 'revoke'
 
 export async function trackerKeysCommand (action: TrackerKeysAction, arg: string | undefined, options: TrackerKeysOptions, ctx: CommandContext): Promise<number> {
-  // add may make the database (keys issued before the tracker's first start); list and revoke need one.
-  if (action !== 'add' && !existsSync(options.db)) {
-    throw new P2PError('ERR_TRACKER_DB', `No tracker database at ${options.db} (give the tracker's file with --db)`)
-  }
   // The announce URL is checked before a key is issued, so a bad --url costs no key.
   const base = action === 'add' ? passkeyAnnounceUrl(options.url ?? DEFAULT_TRACKER_URL) : undefined
-  const store = TrackerStore.open(options.db)
+  // add may make the database (keys issued before the tracker's first start); list and revoke need one.
+  const store = action === 'add' ? TrackerStore.open(options.db) : TrackerStore.openExisting(options.db)
   try {
     switch (action) {
       case 'add': return add(store, arg ?? '', base as URL, options, ctx)

@@ -3,7 +3,6 @@
  * peers, in one transaction. Works while the tracker runs on the same file (SQLite WAL): its next `/files` or
  * `/lookup` no longer has the file. Peers announcing the info hash keep their swarm (memory), unlisted.
  */
-import { existsSync } from 'node:fs'
 import { isHex40 } from '../../content/index.js'
 import { P2PError, ValidationError } from '../../errors.js'
 import { TrackerStore } from '../../tracker/store.js'
@@ -12,11 +11,7 @@ import type { TrackerRemoveOptions } from '../options.js'
 
 export async function trackerRemoveCommand (hash: string, options: TrackerRemoveOptions, ctx: CommandContext): Promise<number> {
   if (!isHex40(hash)) throw new ValidationError(`Not a file hash or info hash: ${hash} (40 hexadecimal characters)`)
-  // Opening would create an empty database: a mistyped --db is an error, not a new catalogue.
-  if (options.db === ':memory:' || !existsSync(options.db)) {
-    throw new P2PError('ERR_TRACKER_DB', `No tracker database at ${options.db} (give the tracker's file with --db)`)
-  }
-  const store = TrackerStore.open(options.db)
+  const store = TrackerStore.openExisting(options.db)
   let removed
   try {
     removed = store.removeFile(hash)
