@@ -9,11 +9,11 @@
  * same run; its RSS counts the file pages it maps, so it grows with the file. Each download is checked by SHA-1 and
  * deleted before the next. Needs twice the file size free under the temp folder (the file and one download).
  */
-import { linkSync, mkdirSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs'
+import { linkSync, mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  arg, CLI, flag, freePort, LT, machineLine, MB, median, MiB, PYTHON, ROOT, runMain, sha1, sleep, startBg, timed, tracker, withTempDir, writeRandom, type Run
+  arg, CLI, flag, freePort, libtorrentSeed, LT, machineLine, MB, median, MiB, PYTHON, randomPayload, ROOT, runMain, sha1, sleep, startBg, timed, tracker, withTempDir, type Run
 } from './lib.js'
 
 const sizeMiB = Number(arg('--size', '4096'))
@@ -42,10 +42,7 @@ async function main (): Promise<number> {
   }
   const machine = machineLine()
   return await withTempDir('p2p-big-bench-', async (dir) => {
-    const file = join(dir, 'payload.bin')
-    process.stderr.write(`bench: generating ${sizeMiB} MiB (${(free / 2 ** 30).toFixed(0)} GiB free); ${machine}\n`)
-    await writeRandom(file, bytes)
-    const digest = await sha1(file)
+    const { file, sha1: digest } = await randomPayload(dir, sizeMiB, `${(free / 2 ** 30).toFixed(0)} GiB free; ${machine}`)
     const results: Record<string, BigRun[]> = { p2pshare: [] }
 
     // Ours: the library copy `share` keeps is the file itself, hard-linked in advance (a 4 GiB copy would double the
@@ -80,11 +77,7 @@ async function main (): Promise<number> {
       const urlB = await tracker(dir)
       const torrentB = join(dir, 'b.torrent')
       await timed(process.execPath, [CLI, 'create', file, '--tracker', urlB, '-o', torrentB], dir, 300_000)
-      const seedDir = join(dir, 'lt-seed')
-      mkdirSync(seedDir)
-      symlinkSync(file, join(seedDir, 'payload.bin'))
-      const ltSeed = startBg(PYTHON, ['-u', LT, 'seed', torrentB, seedDir, String(await freePort()), '--max-seconds', String(runs * limitMs / 1000 + 120)], dir)
-      await ltSeed.waitFor(/(READY)/, 30_000)
+      const ltSeed = await libtorrentSeed({ dir, seedDir: join(dir, 'lt-seed'), file, torrent: torrentB, args: ['--max-seconds', String(runs * limitMs / 1000 + 120)] })
       await sleep(1000)
       for (let i = 0; i < runs; i++) {
         const out = join(dir, `lt-${i}`)

@@ -9,10 +9,12 @@
  * which exits once every piece is verified (libtorrent's after flushing its store buffer). Peak RSS by GNU time.
  * Everything on 127.0.0.1; DHT, LSD, UPnP, NAT-PMP, uTP and PEX are off in libtorrent.
  */
-import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
-import { arg, CLI, LT, MB, median, ROOT, runMain, sha1, startBg, timed, tracker, withTempDir, writeRandom, type Run } from './lib.js'
+import {
+  arg, CLI, freePort, libtorrentSeed, LT, machineLine, MB, median, PYTHON, randomPayload, ROOT, runMain, sha1, startBg, timed, tracker, withTempDir, type Run
+} from './lib.js'
 
 const sizeMiB = Number(arg('--size', '1024'))
 const runs = Number(arg('--runs', '3'))
@@ -20,11 +22,7 @@ const record = process.argv.includes('--record')
 
 async function main (): Promise<number> {
   return await withTempDir('p2p-bt-bench-', async (dir) => {
-    const bytes = sizeMiB * 1024 * 1024
-    const file = join(dir, 'payload.bin')
-    process.stderr.write(`bench: generating ${sizeMiB} MiB\n`)
-    await writeRandom(file, bytes)
-    const digest = await sha1(file) // also warms the page cache
+    const { file, bytes, sha1: digest } = await randomPayload(dir, sizeMiB, machineLine())
     const results: Record<string, Run[]> = { p2pshare: [], libtorrent: [] }
 
     // Phase 1: ours.
@@ -47,17 +45,12 @@ async function main (): Promise<number> {
     const urlB = await tracker(dir)
     const torrentB = join(dir, 'b.torrent')
     await timed(process.execPath, [CLI, 'create', file, '--tracker', urlB, '-o', torrentB], dir, 120_000)
-    const seedDir = join(dir, 'lt-seed')
-    mkdirSync(seedDir)
-    // libtorrent seeds from a folder holding the file under the torrent's name.
-    symlinkSync(file, join(seedDir, 'payload.bin'))
-    const ltSeed = startBg('/usr/bin/python3', ['-u', LT, 'seed', torrentB, seedDir, String(20000 + Math.floor(Math.random() * 20000))], dir)
-    await ltSeed.waitFor(/(READY)/, 30_000)
+    await libtorrentSeed({ dir, seedDir: join(dir, 'lt-seed'), file, torrent: torrentB }) // stopped with the rest at the end
     await new Promise(resolve => setTimeout(resolve, 1000))
     for (let i = 0; i < runs; i++) {
       const out = join(dir, `lt-${i}`)
       mkdirSync(out)
-      const run = await timed('/usr/bin/python3', [LT, 'leech', torrentB, out, String(40000 + i), '300'], dir, 330_000)
+      const run = await timed(PYTHON, [LT, 'leech', torrentB, out, String(await freePort()), '300'], dir, 330_000)
       if (await sha1(join(out, 'payload.bin')) !== digest) throw new Error('libtorrent: wrong bytes')
       rmSync(out, { recursive: true, force: true })
       results.libtorrent?.push(run)

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs'
+import { createReadStream, createWriteStream, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -166,6 +166,31 @@ export async function writeRandom (path: string, bytes: number): Promise<void> {
     if (!out.write(randomBytes(Math.min(1 << 20, bytes - done)))) await new Promise<void>(resolve => out.once('drain', () => { resolve() }))
   }
   await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => { if (e) reject(e); else resolve() }))
+}
+
+/**
+ * The benchmarks' payload: `sizeMiB` of random bytes in `dir/payload.bin`, announced on stderr (with `note`), and its
+ * SHA-1 (reading it back also puts it in the page cache).
+ */
+export async function randomPayload (dir: string, sizeMiB: number, note: string): Promise<{ file: string, bytes: number, sha1: string }> {
+  const bytes = sizeMiB * MiB
+  const file = join(dir, 'payload.bin')
+  process.stderr.write(`bench: generating ${sizeMiB} MiB; ${note}\n`)
+  await writeRandom(file, bytes)
+  return { file, bytes, sha1: await sha1(file) }
+}
+
+/**
+ * A libtorrent seed (test/fixtures/clients/lt_client.py) of `file` for `torrent`, from `seedDir` (made if needed, the
+ * file linked into it under the torrent's name, `payload.bin`), on a free port; `args` go to the client. Resolves once
+ * it is ready, having checked its copy.
+ */
+export async function libtorrentSeed (o: { dir: string, seedDir: string, file: string, torrent: string, args?: string[], logFile?: string | undefined }): Promise<Bg> {
+  mkdirSync(o.seedDir, { recursive: true })
+  symlinkSync(o.file, join(o.seedDir, 'payload.bin'))
+  const bg = startBg(PYTHON, ['-u', LT, 'seed', o.torrent, o.seedDir, String(await freePort()), ...(o.args ?? [])], o.dir, o.logFile)
+  await bg.waitFor(/(READY)/, 30_000)
+  return bg
 }
 
 /** A `p2pshare tracker` on 127.0.0.1 and a free port (`args`: more options); resolves to its base URL and process. */

@@ -13,7 +13,9 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { hashContent, pieceLengthFor } from '../src/index.js'
-import { arg, CLI, flag, killGroup, machineLine, MB, median, MiB, ROOT, runMain, sha1, spawnTracked, withTempDir, writeRandom } from './lib.js'
+import {
+  arg, CLI, flag, killGroup, machineLine, MB, median, randomPayload, ROOT, runMain, spawnTracked, withTempDir
+} from './lib.js'
 
 const sizeMiB = Number(arg('--size', '1024'))
 const runs = Number(arg('--runs', '5'))
@@ -41,11 +43,7 @@ async function main (): Promise<number> {
   if (!(runs >= 1 && runs <= 50 && sizeMiB >= 1 && sizeMiB <= 16384)) throw new Error('--runs 1-50, --size 1-16384 MiB')
   const machine = machineLine()
   return await withTempDir('p2p-prep-bench-', async (dir) => {
-    const bytes = sizeMiB * MiB
-    const file = join(dir, 'payload.bin')
-    process.stderr.write(`bench: generating ${sizeMiB} MiB; ${machine}\n`)
-    await writeRandom(file, bytes)
-    const digest = await sha1(file) // also warms the page cache
+    const { file, bytes, sha1: digest } = await randomPayload(dir, sizeMiB, machine)
     const pieceLength = pieceLengthFor(bytes)
     const limitMs = 60_000 + sizeMiB * 100
 

@@ -17,7 +17,7 @@ import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, symlinkSync, wri
 import { join } from 'node:path'
 import { pieceLengthFor } from '../src/index.js'
 import {
-  arg, CLI, flag, freePort, killGroup, LT, machineLine, MB, median, MiB, PYTHON, ROOT, runMain, sha1, sleep, spawnTracked, startBg, startTracker, withTempDir, writeRandom, type Bg
+  arg, CLI, flag, freePort, killGroup, libtorrentSeed, LT, machineLine, MB, median, MiB, PYTHON, randomPayload, ROOT, runMain, sleep, spawnTracked, startBg, startTracker, withTempDir, type Bg
 } from './lib.js'
 
 const sizeMiB = Number(arg('--size', '256'))
@@ -172,11 +172,8 @@ async function startSeed (p: Phase, libraryDir: string): Promise<Bg> {
       return bg
     }
     case 'libtorrent': {
-      symlinkSync(p.file, join(seedDir, 'payload.bin'))
       const cap = p.cap === 0 ? [] : ['--upload-limit', String(p.cap)]
-      const bg = startBg(PYTHON, ['-u', LT, 'seed', p.torrent, seedDir, String(await freePort()), '--max-seconds', String(p.limitMs / 1000 + 120), ...cap], p.dir, p.log('seed'))
-      await bg.waitFor(/(READY)/, 30_000)
-      return bg
+      return await libtorrentSeed({ dir: p.dir, seedDir, file: p.file, torrent: p.torrent, args: ['--max-seconds', String(p.limitMs / 1000 + 120), ...cap], logFile: p.log('seed') })
     }
     case 'aria2': {
       symlinkSync(p.file, join(seedDir, 'payload.bin'))
@@ -299,11 +296,7 @@ async function main (): Promise<number> {
   if (logDir !== '') mkdirSync(logDir, { recursive: true })
   const machine = machineLine()
   return await withTempDir('p2p-swarm-bench-', async (dir) => {
-    const bytes = sizeMiB * MiB
-    const file = join(dir, 'payload.bin')
-    process.stderr.write(`bench: generating ${sizeMiB} MiB; ${machine}\n`)
-    await writeRandom(file, bytes)
-    const fileSha1 = await sha1(file) // also warms the page cache
+    const { file, bytes, sha1: fileSha1 } = await randomPayload(dir, sizeMiB, machine)
     const hook = join(dir, 'aria-done-hook.sh')
     writeFileSync(hook, '#!/bin/sh\n# aria2 --on-bt-download-complete: $3 is the path of the first file\ndate +%s.%N > "$3.done"\n', { mode: 0o755 })
     const bound = fluidBound(bytes, peers, CAP_BPS)
