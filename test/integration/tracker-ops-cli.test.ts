@@ -102,6 +102,11 @@ test('tracker --cert/--key: both or neither, readable, and a matching pair; each
   const badLog = await runCli(['tracker', '--port', '0', '--db', db, '--log', 'xml'], { cwd: dir })
   assert.equal(badLog.code, 2)
   assert.match(badLog.stderr, /log format must be one of: text, json, off/)
+  for (const value of ['-1', 'soon', '1e9']) {
+    const badTimeout = await runCli(['tracker', '--port', '0', '--db', db, '--shutdown-timeout', value], { cwd: dir })
+    assert.equal(badTimeout.code, 2, `--shutdown-timeout ${value}: ${badTimeout.stderr}`)
+    assert.match(badTimeout.stderr, /shutdown timeout/)
+  }
 })
 
 interface Outcome { hash: string, status?: number, error?: string }
