@@ -26,6 +26,14 @@ export const TRACKER_MAX_REPLY_BYTES = 32 * 1024 * 1024
 export const LEGACY_CONNECT_TIMEOUT_MS = 5_000
 /** Legacy chunk fetch: no byte for this long means the peer is stalled (seed README: 5 s per chunk request). */
 export const LEGACY_IDLE_TIMEOUT_MS = 5_000
+/**
+ * Legacy chunk fetch: the whole reply must arrive within LEGACY_FETCH_TIMEOUT_MS of the connect plus its size at
+ * LEGACY_FETCH_MIN_BYTES_PER_S (a 1 MiB chunk: 10 s + about 23 min), time our own download limit holds the socket back
+ * not counted. Only a peer trickling bytes meets it (a byte every 4 s keeps the idle timeout quiet and would hold a
+ * worker, and the pieces it claimed, for weeks); a slow honest one is far faster, and the chunk moves to another peer.
+ */
+export const LEGACY_FETCH_TIMEOUT_MS = 10_000
+export const LEGACY_FETCH_MIN_BYTES_PER_S = 1024
 /** Parallel chunk fetches, as the seed's 10 workers. */
 export const DEFAULT_LEGACY_WORKERS = 10
 /** Upper bound for --workers: each holds one chunk in memory (1 MiB in the published dialect). */
@@ -43,6 +51,14 @@ export const LEGACY_REQUEST_TIMEOUT_MS = 5_000
 export const LEGACY_REQUEST_GRACE_MS = 250
 /** Chunk server: a client that reads nothing for this long while we send is dropped (the Python client waits 10 s). */
 export const LEGACY_SEND_IDLE_TIMEOUT_MS = 10_000
+/**
+ * Chunk server: the whole reply must be taken within LEGACY_SEND_TIMEOUT_MS plus its size at LEGACY_SEND_MIN_BYTES_PER_S
+ * (a 1 MiB chunk: 10 s + 256 s), time it waits for our own upload limit not counted. Without a deadline a client
+ * reading a byte now and then, or sending one, holds its place under the connection caps for good. 4 KiB/s is 32
+ * kbit/s: ten Python workers sharing a 320 kbit/s link still fit; a slower client fails the chunk and asks again.
+ */
+export const LEGACY_SEND_TIMEOUT_MS = 10_000
+export const LEGACY_SEND_MIN_BYTES_PER_S = 4 * 1024
 /** Chunk server: connections served at once (the Python downloader opens 10; several downloaders fit). */
 export const LEGACY_MAX_CONNECTIONS = 128
 /** Chunk server: connections at once from one address. */

@@ -1,7 +1,8 @@
 /**
  * The peer's one TCP listener. The first bytes of each connection decide its protocol; `GET_CHUNK` requests are
- * served in the dialect this peer registered with. Bounded: connections in total and per address, bytes and time
- * to send a request, time to read a reply.
+ * served in the dialect this peer registered with. Bounded: connections in total and per address (BitTorrent ones
+ * handed to a transfer included, until they close), bytes and time to send a request (a deadline from the accept,
+ * not an idle timeout a byte now and then would restart), time to read a reply.
  */
 import { createServer, type Server, type Socket } from 'node:net'
 import type { LegacyDialect } from '../content/index.js'
@@ -18,7 +19,14 @@ export interface PeerListenerOptions {
   dialect: LegacyDialect
   maxConnections?: number
   maxConnectionsPerIp?: number
+  /**
+   * Deadline from the accept for a whole `GET_CHUNK` request, or for the first 48 bytes of a BitTorrent handshake
+   * (the transfer's handshake deadline takes over from there).
+   */
   requestTimeoutMs?: number
+  /** The reply's deadline: this, plus its size at `sendMinBytesPerSecond` (LEGACY_SEND_TIMEOUT_MS, LEGACY_SEND_MIN_BYTES_PER_S). */
+  sendTimeoutMs?: number
+  sendMinBytesPerSecond?: number
   /** BitTorrent connections: the transfer for an info hash, if we have one. */
   torrents?: (infoHash: Buffer) => InboundTorrent | undefined
   /** Upload limit for `GET_CHUNK` replies (the same limiter as the BitTorrent uploads, so one total holds). */
@@ -103,7 +111,9 @@ export class PeerListener {
     }
     this.#perIp.set(ip, perIp + 1)
     this.#track(socket, ip)
-    socket.setTimeout(this.#options.requestTimeoutMs ?? LEGACY_REQUEST_TIMEOUT_MS, () => { socket.destroy() })
+    // A deadline, not socket.setTimeout: an idle timeout restarts on every byte, so one byte every few seconds would
+    // hold the connection (and a place under the per-address cap) for as long as the request may grow.
+    const deadline = setTimeout(() => { socket.destroy() }, this.#options.requestTimeoutMs ?? LEGACY_REQUEST_TIMEOUT_MS)
 
     let received: Buffer = Buffer.alloc(0)
     let grace: NodeJS.Timeout | undefined
@@ -116,7 +126,7 @@ export class PeerListener {
         const torrent = this.#options.torrents?.(Buffer.from(received.subarray(28, 48)))
         if (torrent === undefined) { socket.destroy(); return }
         socket.off('data', onData)
-        socket.setTimeout(0)
+        clearTimeout(deadline)
         // From here the connection carries pieces: reads go into one shared buffer (PERFORMANCE.md, lesson 1).
         const moved = moveToUserBuffer(socket)
         if (moved === undefined) { torrent.attachInbound(socket, received); return }
@@ -140,16 +150,19 @@ export class PeerListener {
     }
     const handle = (): void => {
       clearTimeout(grace)
+      clearTimeout(deadline)
       // Keep reading so the client's close is seen, but a client that floods after its request is dropped.
       let extra = 0
       socket.on('data', (more: Buffer) => { extra += more.length; if (extra > LEGACY_MAX_REQUEST_BYTES) socket.destroy() })
       const request = received.subarray(0, LEGACY_MAX_REQUEST_BYTES)
-      void serveChunkRequest(socket, request, this.#options.source, this.#options.dialect, this.#options.uploadLimit).then((outcome) => {
+      const { sendTimeoutMs, sendMinBytesPerSecond } = this.#options
+      const timing = { ...(sendTimeoutMs === undefined ? {} : { timeoutMs: sendTimeoutMs }), ...(sendMinBytesPerSecond === undefined ? {} : { minBytesPerSecond: sendMinBytesPerSecond }) }
+      void serveChunkRequest(socket, request, this.#options.source, this.#options.dialect, this.#options.uploadLimit, timing).then((outcome) => {
         if (outcome === 'served') this.stats.served++
         this.#options.onRequest?.(outcome, `${ip}:${socket.remotePort ?? 0}`)
       })
     }
-    socket.once('close', () => { clearTimeout(grace) })
+    socket.once('close', () => { clearTimeout(grace); clearTimeout(deadline) })
     socket.on('data', onData)
   }
 }

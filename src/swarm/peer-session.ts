@@ -84,6 +84,8 @@ export class PeerSession {
   #block: BlockRef = { index: 0, begin: 0, length: 0 }
   readonly #picks: BlockRef[] = []
   readonly #haves: number[] = []
+  /** ut_metadata pieces asked for while the peer's unread output was at its bound, sent once the socket drains. */
+  readonly #metadataWanted = new Set<number>()
 
   constructor (wire: PeerWire, host: string, port: number, ctx: TransferContext, now: number) {
     this.wire = wire
@@ -141,7 +143,8 @@ export class PeerSession {
 
   /** Top the request pipeline up. */
   fillRequests (now: number): void {
-    if (this.peerChoking || !this.amInterested || this.wire.closed) return
+    // No room: a peer that does not read would otherwise get a batch of requests for every unchoke it sends.
+    if (this.peerChoking || !this.amInterested || this.wire.closed || !this.wire.hasRoom()) return
     const depth = this.pipelineDepth
     const room = depth - this.requests.size
     // Top up in batches of a quarter of the pipeline (at least BATCH_REQUESTS), all in one write: every write to a
@@ -161,8 +164,16 @@ export class PeerSession {
     this.amChoking = true
     this.wire.write(encode.choke())
     // BEP 6: with the fast extension every dropped request is rejected explicitly.
-    if (this.fast) for (const r of this.uploadQueue) this.wire.write(encode.reject(r.index, r.begin, r.length))
+    for (const r of this.uploadQueue) this.reject(r)
     this.uploadQueue = []
+  }
+
+  /**
+   * BEP 6: tell a fast peer we will not serve this request. Dropped when the peer leaves too much of our output
+   * unread (PeerWire.hasRoom): reading from it is then paused, and a peer that reads gets nowhere near the bound.
+   */
+  reject (r: BlockRef): void {
+    if (this.fast && this.wire.hasRoom()) this.wire.write(encode.reject(r.index, r.begin, r.length))
   }
 
   unchoke (): void {
@@ -181,10 +192,21 @@ export class PeerSession {
     this.#haves.push(index)
   }
 
+  /** Haves wait (at most one per piece) while the peer leaves too much of our output unread. */
   flushHaves (): void {
-    if (this.#haves.length === 0 || this.wire.closed) return
+    if (this.#haves.length === 0 || this.wire.closed || !this.wire.hasRoom()) return
     this.wire.write(encode.haves(this.#haves))
     this.#haves.length = 0
+  }
+
+  /** The socket took everything we had queued: send what waited for room. */
+  drained (): void {
+    this.flushHaves()
+    for (const piece of this.#metadataWanted) {
+      if (!this.wire.hasRoom()) return
+      this.#metadataWanted.delete(piece)
+      this.#serveMetadata(piece)
+    }
   }
 
   cancel (block: BlockRef): void {
@@ -249,20 +271,16 @@ export class PeerSession {
         this.#ctx.peerBitfieldChanged(this, this.has)
         return
       case 'request': {
-        if (this.amChoking) {
-          if (this.fast) this.wire.write(encode.reject(m.index, m.begin, m.length))
-          return
-        }
-        if (this.uploadQueue.length >= MAX_QUEUED_UPLOADS) {
-          if (this.fast) this.wire.write(encode.reject(m.index, m.begin, m.length))
-          return
-        }
+        if (this.amChoking || this.uploadQueue.length >= MAX_QUEUED_UPLOADS) { this.reject(m); return }
         this.#ctx.serve(this, { index: m.index, begin: m.begin, length: m.length })
         return
       }
-      case 'cancel':
-        this.uploadQueue = this.uploadQueue.filter(r => !(r.index === m.index && r.begin === m.begin && r.length === m.length))
+      case 'cancel': {
+        // In place: a flood of cancels costs no new queue each.
+        const i = this.uploadQueue.findIndex(r => r.index === m.index && r.begin === m.begin && r.length === m.length)
+        if (i !== -1) this.uploadQueue.splice(i, 1)
         return
+      }
       case 'reject': {
         const key = blockKey(m.index, m.begin)
         const r = this.requests.get(key)
@@ -290,21 +308,39 @@ export class PeerSession {
     }
   }
 
-  /** BEP 9: answer a metadata request with the piece of the info dictionary, or a reject. */
+  /**
+   * BEP 9: answer a metadata request with the piece of the info dictionary, or a reject. While the peer leaves too
+   * much of our output unread, a piece that exists waits for the socket to drain (at most one entry per piece), and a
+   * request for one that does not is dropped: reading from the peer is paused meanwhile.
+   */
   #serveMetadata (piece: number): void {
     const theirId = this.extensions.ut_metadata
     if (theirId === undefined || theirId === 0) return
     const metadata = this.#ctx.metadata()
     const offset = piece * METADATA_PIECE_SIZE
-    const reply: MetadataMessage = metadata === undefined || offset >= metadata.length || !this.wire.writable
-      ? { type: 'reject', piece }
-      : { type: 'data', piece, totalSize: metadata.length, data: metadata.subarray(offset, offset + METADATA_PIECE_SIZE) }
+    const exists = metadata !== undefined && offset < metadata.length
+    if (!this.wire.hasRoom()) {
+      if (exists) this.#metadataWanted.add(piece)
+      return
+    }
+    const reply: MetadataMessage = exists
+      ? { type: 'data', piece, totalSize: metadata.length, data: metadata.subarray(offset, offset + METADATA_PIECE_SIZE) }
+      : { type: 'reject', piece }
     this.wire.write(encode.extended(theirId, encodeMetadataMessage(reply)))
   }
 
+  /**
+   * Only a block we asked this peer for (and still wait for) is taken, and only while the connection is open: an
+   * unrequested one (pushed junk, or one that comes after we cancelled it or gave up on it) is read and discarded,
+   * so it can neither mix into a piece others are filling nor count as downloaded. In the endgame each peer asked
+   * for a block has it among its own requests; the first to deliver it cancels the others'.
+   */
   onBlockStart (index: number, begin: number, length: number): void {
     this.#block = { index, begin, length }
-    this.#blockTarget = this.#ctx.blockTarget(this, index, begin, length)
+    const requested = this.requests.get(blockKey(index, begin))
+    this.#blockTarget = requested !== undefined && requested.length === length && !this.wire.closed
+      ? this.#ctx.blockTarget(this, index, begin, length)
+      : undefined
   }
 
   /**
@@ -325,13 +361,15 @@ export class PeerSession {
     const b = this.#block
     const key = blockKey(b.index, b.begin)
     const requested = this.requests.get(key)
-    if (requested !== undefined) this.requests.delete(key)
+    // An unrequested block earns the peer nothing: no rate (which unchoking rewards), no end to a snub.
+    if (requested === undefined || requested.length !== b.length || this.wire.closed) { this.#blockTarget = undefined; return }
+    this.requests.delete(key)
     this.downloadRate.add(b.length)
+    this.snubbed = false
     if (this.#blockTarget !== undefined) {
       this.#blockTarget = undefined
       this.downloaded += b.length
       this.#ctx.blockReceived(this, b.index, b.begin, b.length)
     }
-    this.snubbed = false
   }
 }

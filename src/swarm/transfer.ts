@@ -25,8 +25,12 @@ export const RECHOKE_INTERVAL_MS = 10_000
 export const OPTIMISTIC_INTERVAL_MS = 30_000
 /** Strikes (pieces that failed their check because of a peer's blocks) before the peer is banned. */
 export const BAN_STRIKES = 3
-/** Failed pieces kept to find the guilty blocks once the piece is fetched again. */
-const MAX_FAILED_COPIES = 16
+/**
+ * Failed pieces filled by several peers remembered (a SHA-1 digest of each block and who sent it) until a good copy
+ * names the peers whose blocks differ. 20 + 8 bytes a block: 64 pieces of 16 MiB are 1.8 MiB. Past it the oldest is
+ * forgotten (see #verify).
+ */
+export const MAX_FAILED_PIECES = 64
 /** Verified pieces waiting for the disk, at most; past it no new blocks are requested until writes catch up. */
 export const MAX_PENDING_WRITE_BYTES = 16 * 1024 * 1024
 /** Spare piece buffers kept for reuse, in bytes (at least 4 buffers). */
@@ -41,8 +45,18 @@ const LIMITED_BURST_BYTES = 64 * 1024
 const HAVE_DELAY_MS = 20
 /** Timers, rate estimates and request pipelines are revisited this often (a new peer's rate is known in 0.25 s). */
 const TICK_MS = 250
-/** Connect timeout for outbound connections. */
+/** Connect timeout for outbound connections (then HANDSHAKE_TIMEOUT_MS for the handshake, IDLE_TIMEOUT_MS after). */
 export const CONNECT_TIMEOUT_MS = 10_000
+/**
+ * A peer we dialled that failed (connect error or timeout, no handshake in time, a refused handshake) is not dialled
+ * again before 30 s, doubling with each failure in a row up to 30 min; after 8 failures (an hour of trying) this
+ * transfer gives up on it. Without this, every re-announce (30 s) dialled the same silent peers again.
+ */
+export const DIAL_RETRY_BASE_MS = 30_000
+export const DIAL_RETRY_MAX_MS = 30 * 60_000
+export const MAX_DIAL_FAILURES = 8
+/** Failed peers remembered per transfer; past it the least recently failed is forgotten (and may be dialled again). */
+export const MAX_FAILED_PEERS = 1_000
 
 /** Socket reads of outbound connections land here; every byte is copied out before the callback returns. */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
@@ -107,12 +121,22 @@ export class Transfer implements TransferContext, RegionHost {
   /** Keep serving once complete (a seed, or `download --seed`); may be turned on while downloading. */
   seeding: boolean
   hashFailures = 0
+  /** Outbound connections that failed or were dropped before their handshake completed. */
+  dialsFailed = 0
   readonly #o: TransferOptions
   readonly #now: () => number
   readonly #buffers = new Map<number, ActiveBuffer>()
-  readonly #failed = new Map<number, { data: Buffer, blockPeers: Array<BlockSource | undefined> }>()
+  /** Failed pieces of several contributors, oldest first: each block's digest and who sent it. */
+  readonly #failed = new Map<number, { digests: Buffer, blockPeers: Array<BlockSource | undefined> }>()
   readonly #pool: Buffer[] = []
-  readonly #dialing = new Set<string>()
+  /** Outbound sockets still connecting, by peer key: destroyed on close(). */
+  readonly #dialing = new Map<string, Socket>()
+  /** Every connection, in and out, handshaken or not: ticked for its timeouts, counted against maxPeers, closed on close(). */
+  readonly #wires = new Set<PeerWire>()
+  /** Outbound connections by the peer key dialled, handshaken or not, until they close. */
+  readonly #outbound = new Map<string, PeerWire>()
+  /** Peers whose dial failed, least recently failed first: not dialled before `retryAt` (Infinity: given up). */
+  readonly #failedDials = new Map<string, { failures: number, retryAt: number }>()
   /** Every peer (BitTorrent after its handshake, or legacy) this transfer has worked with. */
   readonly #met = new Set<string>()
   #timer: NodeJS.Timeout | undefined
@@ -170,13 +194,23 @@ export class Transfer implements TransferContext, RegionHost {
     this.#closed = true
     clearInterval(this.#timer)
     clearTimeout(this.#haveTimer)
-    for (const peer of [...this.peers.values()]) peer.wire.close('transfer closed')
+    // Every connection, also those still connecting or waiting for a handshake: nothing is left to keep the process.
+    for (const socket of this.#dialing.values()) socket.destroy()
+    this.#dialing.clear()
+    for (const wire of [...this.#wires]) wire.close('transfer closed')
     for (const source of this.legacySources) source.stop('transfer closed')
   }
 
-  /** Outbound connections being set up. */
+  /** Outbound connections being set up: connecting, or connected and waiting for the peer's handshake. */
   get dialing (): number {
-    return this.#dialing.size
+    let waiting = 0
+    for (const wire of this.#outbound.values()) if (!wire.handshaken) waiting++
+    return this.#dialing.size + waiting
+  }
+
+  /** Open connections, in and out, handshaken or not, and sockets still connecting. */
+  get connections (): number {
+    return this.#wires.size + this.#dialing.size
   }
 
   /** How many distinct peers this transfer has worked with (connected BitTorrent peers, legacy peers). */
@@ -203,14 +237,19 @@ export class Transfer implements TransferContext, RegionHost {
     return this.#o.metadata
   }
 
-  /** Dial peers (from a tracker, a lookup, or by hand). Known, banned and excess peers are skipped. */
+  /**
+   * Dial peers (from a tracker, a lookup, or by hand). Known, banned and excess peers are skipped, and so are peers
+   * whose last dial failed until their retry time (DIAL_RETRY_BASE_MS, doubling).
+   */
   addPeers (list: Array<{ host: string, port: number }>): void {
+    const now = this.#now()
     for (const { host, port } of list) {
       if (this.#closed || this.complete && !this.seeding) return
       const id = peerKey(host, port)
-      if (this.peers.has(id) || this.#dialing.has(id) || this.#isBanned(host, port)) continue
+      if (this.peers.has(id) || this.#dialing.has(id) || this.#outbound.has(id) || this.#isBanned(host, port)) continue
       if (port === this.listenPort && isLocal(host)) continue
-      if (this.peers.size + this.#dialing.size >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER)) return
+      if ((this.#failedDials.get(id)?.retryAt ?? 0) > now) continue
+      if (this.connections >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER)) return
       this.#dial(host, port, id)
     }
   }
@@ -248,7 +287,9 @@ export class Transfer implements TransferContext, RegionHost {
   }
 
   deliverRegion (source: LegacySource, first: number, claimed: readonly number[], data: Buffer): void {
-    for (const index of claimed) {
+    for (const [k, index] of claimed.entries()) {
+      // Banned by an earlier piece of this region: its data counts no more, and the rest go back to the others.
+      if (source.stopped) { this.releaseRegion(claimed.slice(k)); return }
       const base = (index - first) * this.pieceLength
       const size = this.picker.pieceSize(index)
       for (let begin = 0; begin < size; begin += BLOCK_SIZE) {
@@ -273,10 +314,11 @@ export class Transfer implements TransferContext, RegionHost {
   attachInbound (socket: Socket, initial: Uint8Array, reads?: MovedSocket): void {
     const host = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '')
     const port = socket.remotePort ?? 0
-    if (this.#closed || this.peers.size >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER) || this.#isBanned(host, port)) {
+    if (this.#closed || this.connections >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER) || this.#isBanned(host, port)) {
       socket.destroy()
       return
     }
+    // Tracked (and so ticked: HANDSHAKE_TIMEOUT_MS) from here, before its handshake is whole.
     const wire = this.#wire(socket, 'in', host, port)
     if (reads !== undefined) reads.onRead((data) => { this.#received(wire, data) })
     else socket.on('data', (data: Buffer) => { this.#received(wire, data) })
@@ -349,7 +391,7 @@ export class Transfer implements TransferContext, RegionHost {
   serve (peer: PeerSession, block: BlockRef): void {
     if (block.index >= this.pieceCount || !this.have.has(block.index) || block.length === 0 || block.length > MAX_BLOCK_BYTES ||
         block.begin + block.length > this.picker.pieceSize(block.index)) {
-      if (peer.fast) peer.wire.write(encode.reject(block.index, block.begin, block.length))
+      peer.reject(block)
       return
     }
     // Sent once the socket read that brought the request is handled (onReceived): the blocks of a whole batch of
@@ -383,22 +425,53 @@ export class Transfer implements TransferContext, RegionHost {
   // ---- internals ----
 
   #dial (host: string, port: number, id: string): void {
-    this.#dialing.add(id)
     let wire: PeerWire | undefined
     const socket = connect({
       host,
       port,
       onread: { buffer: READ_BUFFER, callback: (n: number, buf: Buffer) => { if (wire !== undefined) this.#received(wire, buf.subarray(0, n)); return true } }
     })
-    const timer = setTimeout(() => { socket.destroy() }, CONNECT_TIMEOUT_MS)
+    this.#dialing.set(id, socket)
+    // Until 'connect' the socket is ours alone; after it, the wire handles errors and closing (and its own timeouts).
+    const notConnected = (): void => {
+      clearTimeout(timer)
+      if (this.#dialing.get(id) !== socket) return
+      this.#dialing.delete(id)
+      if (!this.#closed) this.#dialFailed(id)
+    }
+    const timer = setTimeout(() => { notConnected(); socket.destroy() }, CONNECT_TIMEOUT_MS)
     socket.once('connect', () => {
       clearTimeout(timer)
       this.#dialing.delete(id)
       if (this.#closed) { socket.destroy(); return }
       wire = this.#wire(socket, 'out', host, port)
+      this.#outbound.set(id, wire)
     })
-    socket.once('error', () => { clearTimeout(timer); this.#dialing.delete(id) })
-    socket.once('close', () => { clearTimeout(timer); this.#dialing.delete(id) })
+    socket.once('error', () => { if (wire === undefined) notConnected() })
+    socket.once('close', () => { if (wire === undefined) notConnected() })
+  }
+
+  /** A dial failed: no new dial to this peer before its retry time; given up after MAX_DIAL_FAILURES. */
+  #dialFailed (id: string): void {
+    this.dialsFailed++
+    const failures = (this.#failedDials.get(id)?.failures ?? 0) + 1
+    this.#failedDials.delete(id)
+    if (this.#failedDials.size >= MAX_FAILED_PEERS) this.#failedDials.delete(this.#failedDials.keys().next().value as string)
+    const retryAt = failures >= MAX_DIAL_FAILURES ? Infinity : this.#now() + Math.min(DIAL_RETRY_MAX_MS, DIAL_RETRY_BASE_MS * 2 ** (failures - 1))
+    this.#failedDials.set(id, { failures, retryAt })
+  }
+
+  /**
+   * A connection closed: it no longer counts, and an outbound one (`id`: the peer key dialled) that never got to be a
+   * peer (no handshake in time, a refused one, closed before it) is a failed dial.
+   */
+  #untrack (wire: PeerWire, session: PeerSession | undefined, id: string): void {
+    this.#wires.delete(wire)
+    if (wire.direction !== 'out' || this.#outbound.get(id) !== wire) return
+    this.#outbound.delete(id)
+    if (this.#closed) return
+    if (session !== undefined && this.peers.get(session.id) === session) this.#failedDials.delete(id)
+    else this.#dialFailed(id)
   }
 
   #wire (socket: Socket, direction: 'in' | 'out', host: string, port: number): PeerWire {
@@ -427,7 +500,11 @@ export class Transfer implements TransferContext, RegionHost {
       onBlockStart: (i, b, l) => { session?.onBlockStart(i, b, l) },
       onBlockData: (d, o) => { session?.onBlockData(d, o) },
       onBlockEnd: () => { session?.onBlockEnd() },
-      onDrain: () => { if (session !== undefined) this.#pumpUploads(session) },
+      onDrain: () => {
+        if (session === undefined) return
+        session.drained()
+        this.#pumpUploads(session)
+      },
       // Once per socket read: the requests it calls for go out in one write, the blocks it asked for corked together.
       onReceived: () => {
         if (session === undefined) return
@@ -435,8 +512,12 @@ export class Transfer implements TransferContext, RegionHost {
         session.fillRequests(this.#now())
         this.#pumpUploads(session)
       },
-      onClose: (reason) => { if (session !== undefined) this.closed(session, reason) }
+      onClose: (reason) => {
+        this.#untrack(wire, session, peerKey(host, port))
+        if (session !== undefined) this.closed(session, reason)
+      }
     })
+    this.#wires.add(wire)
     return wire
   }
 
@@ -447,8 +528,8 @@ export class Transfer implements TransferContext, RegionHost {
     if (limit === undefined || !limit.limited) return
     limit.charge(data.length)
     if (!limit.available() && !wire.closed) {
-      wire.socket.pause()
-      limit.whenAvailable(() => { if (!wire.closed) wire.socket.resume() }, LIMITED_BURST_BYTES)
+      wire.pauseReading()
+      limit.whenAvailable(() => { wire.resumeReading() }, LIMITED_BURST_BYTES)
     }
   }
 
@@ -527,12 +608,16 @@ export class Transfer implements TransferContext, RegionHost {
       // Unambiguous: one peer sent every block.
       this.#strike(contributors[0] as BlockSource, `piece ${index} failed its SHA-1 check (all blocks from this peer)`)
       this.#releaseBuffer(active.data)
-    } else if (this.#failed.size < MAX_FAILED_COPIES) {
-      // Several peers filled it: keep the bad copy; when a good copy arrives, the differing blocks name the culprits.
-      this.#failed.set(index, { data: Buffer.from(data), blockPeers: active.blockPeers })
-      this.#releaseBuffer(active.data)
     } else {
-      for (const p of contributors) this.#strike(p, `piece ${index} failed its SHA-1 check (one of ${contributors.length} contributors)`)
+      // Several peers filled it: remember each block's digest; when a good copy arrives, the blocks that differ name
+      // the culprits, and only them. At the bound the oldest record is forgotten, its contributors unjudged, rather
+      // than striking every contributor: that struck the innocent with the guilty, so one peer's junk made pieces
+      // fail faster than they were fetched again and got the honest seed filling the rest of them banned. Blame
+      // stays exact; a guilty peer that keeps sending bad blocks keeps meeting the newer records (and a piece it
+      // filled alone strikes it at once). A piece failing again replaces its record, now the newest.
+      this.#failed.delete(index)
+      if (this.#failed.size >= MAX_FAILED_PIECES) for (const oldest of this.#failed.keys()) { this.#failed.delete(oldest); break }
+      this.#failed.set(index, { digests: blockDigests(data), blockPeers: active.blockPeers })
       this.#releaseBuffer(active.data)
     }
     for (const peer of this.peers.values()) peer.fillRequests(this.#now())
@@ -560,9 +645,10 @@ export class Transfer implements TransferContext, RegionHost {
     this.#failed.delete(index)
     for (let b = 0; b * BLOCK_SIZE < good.length; b++) {
       const peer = bad.blockPeers[b]
+      if (peer === undefined) continue
       const start = b * BLOCK_SIZE
-      const end = Math.min(good.length, start + BLOCK_SIZE)
-      if (peer !== undefined && !good.subarray(start, end).equals(bad.data.subarray(start, end))) {
+      const digest = createHash('sha1').update(good.subarray(start, start + BLOCK_SIZE)).digest()
+      if (!digest.equals(bad.digests.subarray(b * 20, b * 20 + 20))) {
         this.#strike(peer, `sent a corrupt block ${index}:${start} (piece ${index} failed its SHA-1 check)`)
       }
     }
@@ -596,6 +682,8 @@ export class Transfer implements TransferContext, RegionHost {
 
   #tick (): void {
     const now = this.#now()
+    // Connections still waiting for a handshake (in or out) are not peers yet: their handshake deadline runs here.
+    for (const wire of this.#wires) if (!wire.handshaken) wire.tick(now)
     for (const peer of this.peers.values()) {
       peer.flushHaves()
       peer.wire.tick(now)
@@ -647,6 +735,14 @@ export class Transfer implements TransferContext, RegionHost {
   #log (peer: BlockSource | undefined, message: string): void {
     this.#o.onLog?.(peer === undefined ? message : `${peer.id}: ${message}`)
   }
+}
+
+/** SHA-1 of each 16 KiB block of a piece, concatenated: what a failed copy is judged by once a good one arrives. */
+function blockDigests (piece: Buffer): Buffer {
+  const blocks = Math.ceil(piece.length / BLOCK_SIZE)
+  const out = Buffer.allocUnsafe(blocks * 20)
+  for (let b = 0; b < blocks; b++) createHash('sha1').update(piece.subarray(b * BLOCK_SIZE, (b + 1) * BLOCK_SIZE)).digest().copy(out, b * 20)
+  return out
 }
 
 function peerKey (host: string, port: number): string {

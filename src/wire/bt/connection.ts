@@ -16,6 +16,18 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000
 export const IDLE_TIMEOUT_MS = 150_000
 /** We send a keep-alive after this long without sending anything. */
 export const KEEPALIVE_INTERVAL_MS = 60_000
+/**
+ * Our output a peer may leave unread (`socket.writableLength`) before we stop reading from it until the socket
+ * drains. Without it a peer that never reads makes us queue a reject for each 17-byte request and up to 16 KiB for
+ * each 31-byte ut_metadata request, as fast as it can send them (64 MiB of requests took a seed from 105 MB to 760 MB
+ * in 3 s). An honest peer never comes near it: piece uploads stop at the socket's high-water mark (16 KiB) and wait
+ * for 'drain', and everything else we send is small. 1 MiB is 64 metadata pieces.
+ */
+export const MAX_UNSENT_BYTES = 1024 * 1024
+
+/** Why reading from a peer is paused: its unread output (MAX_UNSENT_BYTES), or the owner (a download rate limit). */
+const HELD_BY_OUTPUT = 1
+const HELD_BY_OWNER = 2
 
 export interface PeerWireHandler extends WireHandler {
   /**
@@ -56,6 +68,8 @@ export class PeerWire {
   #handshake: Buffer | undefined = Buffer.alloc(HANDSHAKE_LENGTH)
   #handshakeHave = 0
   #closed = false
+  /** HELD_BY_* bits: reading is paused while any is set. */
+  #held = 0
 
   constructor (options: PeerWireOptions, handler: PeerWireHandler) {
     this.socket = options.socket
@@ -66,7 +80,11 @@ export class PeerWire {
     this.#opened = this.lastReceivedAt = this.lastSentAt = options.now()
     this.#decoder = new MessageDecoder(handler, { maxBitfieldBytes: options.maxBitfieldBytes })
     this.socket.setNoDelay(true)
-    this.socket.on('drain', () => { if (!this.#closed) handler.onDrain() })
+    this.socket.on('drain', () => {
+      if (this.#closed) return
+      this.#release(HELD_BY_OUTPUT)
+      handler.onDrain()
+    })
     this.socket.on('error', (err) => { this.close(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`) })
     this.socket.on('close', () => { this.close('connection closed by peer') })
     if (this.direction === 'out') this.#sendHandshake()
@@ -105,6 +123,8 @@ export class PeerWire {
       }
       if (rest.length > 0 && !this.#closed) this.#decoder.push(rest)
       if (!this.#closed) this.#handler.onReceived()
+      // What this read called for is queued: past the bound, read no more from the peer until it takes our output.
+      if (!this.#closed) this.hasRoom()
     } catch (err) {
       this.close(err instanceof ProtocolError ? `protocol error: ${err.message}` : `error: ${String(err)}`)
     }
@@ -128,7 +148,42 @@ export class PeerWire {
     return !this.#closed && !this.socket.writableNeedDrain
   }
 
-  /** Timeouts and keep-alives; called about once a second by the owner. */
+  /**
+   * Room for output that may wait or be dropped (a reply the peer's own messages call for: a reject, a metadata
+   * piece; more requests)? Not while the peer leaves more than MAX_UNSENT_BYTES of our output unread: then reading
+   * from it is paused until the socket drains, so it cannot ask for more meanwhile, and the caller defers or drops.
+   */
+  hasRoom (): boolean {
+    if (this.socket.writableLength <= MAX_UNSENT_BYTES) return true
+    this.#hold(HELD_BY_OUTPUT)
+    return false
+  }
+
+  /** Stop reading from the peer (for the owner: a download rate limit), until `resumeReading`. */
+  pauseReading (): void {
+    this.#hold(HELD_BY_OWNER)
+  }
+
+  resumeReading (): void {
+    this.#release(HELD_BY_OWNER)
+  }
+
+  /** Works for sockets reading with `onread` (outbound, and inbound moved to a user buffer) as for 'data' events. */
+  #hold (why: number): void {
+    if (this.#held === 0 && !this.#closed) this.socket.pause()
+    this.#held |= why
+  }
+
+  #release (why: number): void {
+    if ((this.#held & why) === 0) return
+    this.#held &= ~why
+    if (this.#held === 0 && !this.#closed) this.socket.resume()
+  }
+
+  /**
+   * Timeouts and keep-alives; called about once a second by the owner, for every connection from its creation: the
+   * handshake deadline (HANDSHAKE_TIMEOUT_MS from the connect or hand-over, however the bytes trickle in) runs only here.
+   */
   tick (now: number): void {
     if (this.#closed) return
     if (!this.handshaken && now - this.#opened > HANDSHAKE_TIMEOUT_MS) { this.close('handshake timeout'); return }

@@ -7,7 +7,7 @@
  * needs before returning, and callbacks never interleave on one thread.
  */
 import { connect, type Socket } from 'node:net'
-import { LEGACY_CONNECT_TIMEOUT_MS, LEGACY_IDLE_TIMEOUT_MS, LEGACY_MAX_CHUNK_BYTES } from '../../constants.js'
+import { LEGACY_CONNECT_TIMEOUT_MS, LEGACY_FETCH_MIN_BYTES_PER_S, LEGACY_FETCH_TIMEOUT_MS, LEGACY_IDLE_TIMEOUT_MS, LEGACY_MAX_CHUNK_BYTES } from '../../constants.js'
 import { AbortError, P2PError, ProtocolError, systemErrorCode } from '../../errors.js'
 import { decodeBase64Reply, encodeChunkRequest, peerErrorReply } from './codec.js'
 
@@ -24,6 +24,12 @@ export interface FetchChunkOptions {
   target?: Buffer
   connectTimeoutMs?: number
   idleTimeoutMs?: number
+  /**
+   * The whole reply's deadline from the connect: this plus the reply's size at `minBytesPerSecond` (defaults
+   * LEGACY_FETCH_TIMEOUT_MS, LEGACY_FETCH_MIN_BYTES_PER_S): a peer trickling a byte now and then fails the chunk.
+   */
+  replyTimeoutMs?: number
+  minBytesPerSecond?: number
   signal?: AbortSignal
   /** A download rate limit shared with other transfers: past its budget the socket is not read until it refills. */
   limit?: Throttle
@@ -38,6 +44,51 @@ export interface Throttle {
 }
 
 export class PeerError extends P2PError {}
+
+/**
+ * A deadline for a whole reply that can be moved out, and paused while our own rate limit holds the transfer back (that
+ * wait is not the other side's doing). Time is the wall clock: `node:test` mock timers move both.
+ */
+export class Deadline {
+  #left: number
+  #since = 0
+  #timer: NodeJS.Timeout | undefined
+  #done = false
+  readonly #expire: () => void
+
+  constructor (ms: number, expire: () => void) {
+    this.#left = ms
+    this.#expire = expire
+    this.resume()
+  }
+
+  extend (ms: number): void {
+    this.pause()
+    this.#left += ms
+    this.resume()
+  }
+
+  pause (): void {
+    if (this.#timer === undefined) return
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    this.#left -= Date.now() - this.#since
+  }
+
+  resume (): void {
+    if (this.#timer !== undefined || this.#done) return
+    this.#since = Date.now()
+    this.#timer = setTimeout(() => { this.#done = true; this.#expire() }, Math.max(0, this.#left))
+    // The socket keeps the process alive while it is open; the deadline alone must not.
+    this.#timer.unref()
+  }
+
+  clear (): void {
+    this.#done = true
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+}
 
 export async function fetchChunk (options: FetchChunkOptions): Promise<Buffer> {
   const { expectedLength } = options
@@ -56,11 +107,13 @@ export async function fetchChunk (options: FetchChunkOptions): Promise<Buffer> {
     let textLength = 0
     let settled = false
     let connected = false
+    let replyDeadline: Deadline | undefined
 
     const finish = (err: Error | undefined, value?: Buffer): void => {
       if (settled) return
       settled = true
       clearTimeout(connectTimer)
+      replyDeadline?.clear()
       options.signal?.removeEventListener('abort', onAbort)
       socket.destroy()
       if (err !== undefined) reject(err)
@@ -75,7 +128,12 @@ export async function fetchChunk (options: FetchChunkOptions): Promise<Buffer> {
         limit.charge(nread)
         if (!limit.available()) {
           socket.pause()
-          limit.whenAvailable(() => { if (!settled) socket.resume() })
+          replyDeadline?.pause()
+          limit.whenAvailable(() => {
+            if (settled) return
+            replyDeadline?.resume()
+            socket.resume()
+          })
         }
       }
       let pos = 0
@@ -146,6 +204,11 @@ export async function fetchChunk (options: FetchChunkOptions): Promise<Buffer> {
     socket.once('connect', () => {
       connected = true
       clearTimeout(connectTimer)
+      // Base64 is the longer reply: 4 bytes for every 3.
+      const replyMs = (options.replyTimeoutMs ?? LEGACY_FETCH_TIMEOUT_MS) + Math.ceil(expectedLength / 3) * 4 * 1000 / (options.minBytesPerSecond ?? LEGACY_FETCH_MIN_BYTES_PER_S)
+      replyDeadline = new Deadline(replyMs, () => {
+        finish(new PeerError('ERR_PEER_TIMEOUT', `peer too slow: no whole chunk within ${Math.round(replyMs)} ms`))
+      })
       socket.write(encodeChunkRequest(options.fileHash, options.chunkId))
     })
     socket.once('end', onEnd)

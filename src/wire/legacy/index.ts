@@ -3,4 +3,4 @@ export {
   peerErrorReply, decodeBase64Reply, type LegacyRequest
 } from './codec.js'
 export { fetchChunk, PeerError, type FetchChunkOptions, type Throttle } from './client.js'
-export { serveChunkRequest, type ChunkSource, type LegacyOutcome } from './server.js'
+export { serveChunkRequest, type ChunkSource, type LegacyOutcome, type ReplyTiming } from './server.js'

@@ -1,10 +1,12 @@
 /**
  * Serve one `GET_CHUNK` request on a connection whose request bytes have been read, in one dialect, then close.
+ * The reply has a deadline (a base plus its size at a minimum rate) on top of the idle timeout, so a client that
+ * reads, or sends, a byte now and then cannot keep the connection.
  */
 import type { Socket } from 'node:net'
 import { chunkCount, chunkRange, DIALECT_CHUNK_SIZE, type LegacyDialect } from '../../content/index.js'
-import { LEGACY_SEND_IDLE_TIMEOUT_MS } from '../../constants.js'
-import type { Throttle } from './client.js'
+import { LEGACY_SEND_IDLE_TIMEOUT_MS, LEGACY_SEND_MIN_BYTES_PER_S, LEGACY_SEND_TIMEOUT_MS } from '../../constants.js'
+import { Deadline, type Throttle } from './client.js'
 import { LEGACY_ERRORS, parseChunkRequest } from './codec.js'
 
 /** What the chunk server needs from the files it shares. */
@@ -30,11 +32,20 @@ function releaseBuffer (buf: Buffer): void {
 
 export type LegacyOutcome = 'served' | 'not-found' | 'out-of-range' | 'bad-request' | 'invalid' | 'io-error'
 
+/** The reply's deadline: `timeoutMs` plus its size at `minBytesPerSecond` (defaults: LEGACY_SEND_TIMEOUT_MS, LEGACY_SEND_MIN_BYTES_PER_S). */
+export interface ReplyTiming {
+  timeoutMs?: number
+  minBytesPerSecond?: number
+}
+
 /** Under an upload limit, a chunk goes out in slices of this size, each when the budget allows. */
 const THROTTLED_SLICE_BYTES = 64 * 1024
 
-export async function serveChunkRequest (socket: Socket, request: Uint8Array, source: ChunkSource, dialect: LegacyDialect, limit?: Throttle): Promise<LegacyOutcome> {
+export async function serveChunkRequest (socket: Socket, request: Uint8Array, source: ChunkSource, dialect: LegacyDialect, limit?: Throttle, timing: ReplyTiming = {}): Promise<LegacyOutcome> {
   socket.setTimeout(LEGACY_SEND_IDLE_TIMEOUT_MS, () => socket.destroy())
+  const deadline = new Deadline(timing.timeoutMs ?? LEGACY_SEND_TIMEOUT_MS, () => { socket.destroy() })
+  socket.once('close', () => { deadline.clear() })
+  const allowFor = (bytes: number): void => { deadline.extend(bytes * 1000 / (timing.minBytesPerSecond ?? LEGACY_SEND_MIN_BYTES_PER_S)) }
   const parsed = parseChunkRequest(request)
   if (parsed.type === 'invalid') {
     socket.end()
@@ -67,27 +78,41 @@ export async function serveChunkRequest (socket: Socket, request: Uint8Array, so
     if (!socket.destroyed) socket.end(LEGACY_ERRORS.serverError)
     return 'io-error'
   }
-  if (socket.destroyed) { releaseBuffer(out); return 'served' }
+  if (socket.destroyed) { releaseBuffer(out); deadline.clear(); return 'served' }
   if (dialect === 'published') {
     out.writeUInt32BE(length, 0)
-    if (limit?.limited === true) sendThrottled(socket, out, limit)
+    allowFor(out.length)
+    if (limit?.limited === true) sendThrottled(socket, out, limit, deadline)
     else socket.end(out, () => { releaseBuffer(out) })
   } else {
     const text = Buffer.from(out.toString('base64'))
     releaseBuffer(out)
-    if (limit?.limited === true) sendThrottled(socket, text, limit)
+    allowFor(text.length)
+    if (limit?.limited === true) sendThrottled(socket, text, limit, deadline)
     else socket.end(text)
   }
   return 'served'
 }
 
-/** Send `data` and end the socket, a slice at a time as the limit's budget allows; the buffer goes back to the pool. */
-function sendThrottled (socket: Socket, data: Buffer, limit: Throttle): void {
+/**
+ * Send `data` and end the socket, a slice at a time as the limit's budget allows; the buffer goes back to the pool.
+ * While it waits for budget, neither the deadline nor the idle timeout runs: the wait is ours, not the client's.
+ */
+function sendThrottled (socket: Socket, data: Buffer, limit: Throttle, deadline: Deadline): void {
   let pos = 0
   const step = (): void => {
+    if (!socket.destroyed) {
+      deadline.resume()
+      socket.setTimeout(LEGACY_SEND_IDLE_TIMEOUT_MS)
+    }
     while (pos < data.length) {
       if (socket.destroyed) { releaseBuffer(data); return }
-      if (!limit.available()) { limit.whenAvailable(step); return }
+      if (!limit.available()) {
+        deadline.pause()
+        socket.setTimeout(0)
+        limit.whenAvailable(step)
+        return
+      }
       const end = Math.min(data.length, pos + THROTTLED_SLICE_BYTES)
       limit.charge(end - pos)
       socket.write(data.subarray(pos, end))
