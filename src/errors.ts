@@ -48,6 +48,17 @@ export function systemErrorCode (err: unknown): string | undefined {
   return undefined
 }
 
+/**
+ * A failed write to a local file as the error a user can act on: a full disk (or quota) is `ERR_NO_SPACE` naming the
+ * path, never blamed on a peer; anything else is `ERR_OUTPUT`.
+ */
+export function writeError (err: unknown, path: string): StorageError {
+  if (err instanceof StorageError) return err
+  const code = systemErrorCode(err)
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new StorageError('ERR_NO_SPACE', `No space left on the disk holding ${path} (${code}); free some space and run the same command again to resume`, { cause: err })
+  return new StorageError('ERR_OUTPUT', `Cannot write ${path}: ${code ?? String(err)}`, { cause: err })
+}
+
 /** A failed `listen()` as the error a user can act on: port in use, port not allowed, or another cause. */
 export function listenError (err: unknown, host: string, port: number): P2PError {
   const code = systemErrorCode(err)

@@ -23,6 +23,8 @@ const BY_CODE: Record<string, number> = {
   ERR_TRACKER_UNREACHABLE: EXIT.trackerUnreachable,
   ERR_TRACKER_REPLY: EXIT.trackerUnreachable,
   ERR_TRACKER_REJECTED: EXIT.error,
+  // A download's tracker refused its announce (a failure reason: a revoked passkey, an unregistered torrent).
+  ERR_TRACKER_FAILURE: EXIT.trackerUnreachable,
   ERR_NOT_FOUND: EXIT.notFound,
   ERR_NO_PEERS: EXIT.noPeers,
   ERR_NO_METADATA: EXIT.noPeers,
@@ -33,6 +35,8 @@ const BY_CODE: Record<string, number> = {
   ERR_LISTEN: EXIT.portInUse,
   ERR_INPUT: EXIT.inputFile,
   ERR_OUTPUT: EXIT.inputFile,
+  ERR_OUTPUT_EXISTS: EXIT.inputFile,
+  ERR_NO_SPACE: EXIT.inputFile,
   ERR_TRACKER_DB: EXIT.inputFile,
   // A .torrent that cannot be used: malformed, or naming paths we refuse to write.
   ERR_METAINFO: EXIT.inputFile,

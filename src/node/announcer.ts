@@ -4,7 +4,7 @@
  * BitTorrent protocol (the seed's own server.py) simply never returns peers.
  */
 import { randomBytes } from 'node:crypto'
-import { announce, type AnnounceEventName } from '../discovery/index.js'
+import { announce, TrackerFailureError, type AnnounceEventName } from '../discovery/index.js'
 import type { Transfer } from '../swarm/index.js'
 
 /** Re-announce this often while downloading (more peers sooner), whatever longer interval the tracker asks for. */
@@ -13,8 +13,11 @@ const DOWNLOAD_REANNOUNCE_MS = 30_000
 const MIN_REANNOUNCE_MS = 5_000
 /** Never wait longer than this between announces, whatever the tracker says. */
 const MAX_REANNOUNCE_MS = 86_400_000
-/** The final `stopped` announce may delay shutdown by at most this. */
-const STOP_TIMEOUT_MS = 2_000
+/**
+ * The final `stopped` announce may delay shutdown by at most this (libtorrent's stop_tracker_timeout is 1 s too): a
+ * process must end soon after its first Ctrl+C, whatever its trackers do.
+ */
+const STOP_TIMEOUT_MS = 1_000
 
 /** An Azureus-style peer id: `-PS0010-` and 12 random characters. */
 export function makePeerId (): Buffer {
@@ -32,8 +35,20 @@ export interface AnnouncerOptions {
   onLog?: (message: string) => void
 }
 
+/** How a tracker answered this announcer's latest announce to it. */
+export interface TrackerStatus {
+  url: string
+  /** `pending`: no answer yet; `ok`: it answered; `refused`: a failure reason; `failed`: unreachable or garbled. */
+  state: 'pending' | 'ok' | 'refused' | 'failed'
+  /** The refusal or failure, one line. */
+  message?: string
+  /** Peers its latest answer gave. */
+  peers?: number
+}
+
 export class Announcer {
   readonly #o: AnnouncerOptions
+  readonly #status = new Map<string, TrackerStatus>()
   readonly #intervals = new Map<string, number>()
   readonly #key = randomBytes(4).toString('hex')
   #timer: NodeJS.Timeout | undefined
@@ -52,6 +67,12 @@ export class Announcer {
 
   constructor (options: AnnouncerOptions) {
     this.#o = options
+    for (const url of options.trackers) this.#status.set(url, { url, state: 'pending' })
+  }
+
+  /** Every tracker's latest answer, in the torrent's order. */
+  get trackers (): TrackerStatus[] {
+    return [...this.#status.values()]
   }
 
   /**
@@ -132,10 +153,16 @@ export class Announcer {
       // A tracker's interval is taken within [MIN_REANNOUNCE_MS, a day]: past ~24.8 days a timer would fire at once.
       this.#intervals.set(url, Math.min(MAX_REANNOUNCE_MS, Math.max(MIN_REANNOUNCE_MS, reply.interval * 1000)))
       this.#known.add(url)
-      if (event !== 'stopped') t.addPeers(reply.peers.map(p => ({ host: p.ip, port: p.port })))
+      if (event !== 'stopped') {
+        this.#status.set(url, { url, state: 'ok', peers: reply.peers.length })
+        t.addPeers(reply.peers.map(p => ({ host: p.ip, port: p.port })))
+      }
       onAnswer?.()
     } catch (err) {
-      if (!this.#abort.signal.aborted) this.#o.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
+      if (!this.#abort.signal.aborted) {
+        this.#o.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
+        if (event !== 'stopped') this.#status.set(url, { url, state: err instanceof TrackerFailureError ? 'refused' : 'failed', message: (err as Error).message })
+      }
     } finally {
       this.#busy.delete(url)
     }

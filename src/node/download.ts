@@ -6,18 +6,17 @@
  * seed's Python peers) fetched with GET_CHUNK into the same pieces. Otherwise it is the seed's GET_CHUNK download.
  * Either way the whole-file SHA-1 is checked before the file gets its final name.
  */
-import { rename, rm } from 'node:fs/promises'
+import { rm } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { hashFile, parseFileHash, parseInfoDict, type ParsedInfo } from '../content/index.js'
 import { announceUrl, SeedTrackerClient, type LookupResult } from '../discovery/index.js'
 import { AbortError, P2PError, TransferError } from '../errors.js'
-import { ensureDir, hasVerifiedCopy, libraryPath, PieceStore } from '../storage/index.js'
+import { ensureDir, existsRefused, hasVerifiedCopy, libraryPath, moveIntoPlace, pathKind, PieceStore } from '../storage/index.js'
 import { downloadLegacy, fetchMetadata, Transfer, type LegacyDownloadEvent, type LegacyProgress, type RateLimiter } from '../swarm/index.js'
 import { Announcer, makePeerId } from './announcer.js'
-import { listenForTorrent, openForDownload, untilDoneOrAborted } from './torrent-download.js'
+import { untilDoneOrStalled } from './download-watch.js'
+import { listenForTorrent, openForDownload } from './torrent-download.js'
 
-/** A BitTorrent name download with nobody to fetch from fails after this long. */
-export const DEFAULT_STALL_TIMEOUT_MS = 60_000
-const STALL_CHECK_MS = 500
 
 export interface DownloadOptions {
   /** A file name known to the tracker, a file hash, or an info hash the tracker knows (our tracker only). */
@@ -43,8 +42,12 @@ export interface DownloadOptions {
    * `get-chunk`: the seed's protocol only, from every listed peer.
    */
   protocol?: 'auto' | 'get-chunk'
-  /** A BitTorrent download with no peer connected, dialing or fetching for this long fails (default 60 s). */
+  /** A BitTorrent download without a payload byte for this long fails (default 60 s; 0: never). */
   stallTimeoutMs?: number
+  /** What a BitTorrent download waits for (no peers yet, connecting to N), when it changes. */
+  onWaiting?: (waiting: string | undefined) => void
+  /** Replace a different file already at `<outDir>/<file hash>` (default: refuse with ERR_OUTPUT_EXISTS). */
+  overwrite?: boolean
   /** Where to accept BitTorrent peers while downloading (default 0.0.0.0, any free port). */
   host?: string
   port?: number
@@ -87,8 +90,7 @@ export async function downloadFile (options: DownloadOptions): Promise<DownloadO
   const started = Date.now()
   const { signal } = options
   const tracker = new SeedTrackerClient(options.trackerUrl)
-  // The output folder is made while the tracker answers (this also starts the I/O thread pool early).
-  const [lookup] = await Promise.all([resolveTarget(tracker, options.target, signal), ensureDir(options.outDir)])
+  const lookup = await resolveTarget(tracker, options.target, signal)
   options.onLookup?.(lookup)
   const fileHash = parseFileHash(lookup.file_hash)
   if (fileHash === undefined) throw new TransferError('ERR_TRACKER_REPLY', `Tracker gave an invalid file hash: ${lookup.file_hash}`)
@@ -98,11 +100,15 @@ export async function downloadFile (options: DownloadOptions): Promise<DownloadO
   if (await hasVerifiedCopy(options.outDir, fileHash, lookup.file_size, signal)) {
     return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true, received: { bittorrent: 0, getChunk: 0 } }
   }
+  // Something else under the hash's name (a damaged copy, a link) is not replaced unless asked.
+  if (options.overwrite !== true && await pathKind(path) !== 'missing') throw existsRefused(path, 'nothing was downloaded')
   if (options.protocol !== 'get-chunk' && lookup.info_hash !== undefined && (lookup.bt_peers ?? []).length > 0 && lookup.file_size > 0) {
     const received = await downloadOverBitTorrent(lookup, fileHash, path, options)
     if (received !== undefined) return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false, received }
   }
   if (lookup.peers.length === 0 && lookup.file_size > 0) throw new TransferError('ERR_NO_PEERS', 'No peers found for this file')
+  // The output folder appears only once there is something to put in it.
+  await ensureDir(options.outDir)
   const chunks = Math.max(...lookup.peers.map(p => p.chunks.length), 0)
   options.onStart?.({ protocol: 'legacy', chunks, peers: lookup.peers.length, legacyPeers: lookup.peers.length, path })
   await downloadLegacy({
@@ -110,7 +116,7 @@ export async function downloadFile (options: DownloadOptions): Promise<DownloadO
     fileSize: lookup.file_size,
     peers: lookup.peers,
     finalPath: path,
-    ...pick(options, ['workers', 'connectTimeoutMs', 'idleTimeoutMs', 'signal', 'onProgress', 'onEvent', 'downloadLimit'])
+    ...pick(options, ['workers', 'connectTimeoutMs', 'idleTimeoutMs', 'signal', 'onProgress', 'onEvent', 'downloadLimit', 'overwrite'])
   })
   return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false, received: { bittorrent: 0, getChunk: lookup.file_size } }
 }
@@ -149,7 +155,7 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
       return undefined
     }
     const part = `${path}.part`
-    const opened = await openForDownload([{ path: part, length: info.totalSize }], part, info, options.onResume)
+    const opened = await openForDownload([{ path: part, length: info.totalSize }], part, info, options.onResume, resolve(options.outDir))
     store = opened.store
     const have = opened.have
     const transfer = new Transfer({
@@ -176,7 +182,8 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
       trackers: [announceUrl(options.trackerUrl)], transfer, peerId, port, totalLength: info.totalSize, ...pick(options, ['onLog'])
     })
     await announcer.start()
-    await untilDoneOrStalled(transfer, signal, options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS)
+    const tracked = announcer
+    await untilDoneOrStalled(transfer, { signal, stallTimeoutMs: options.stallTimeoutMs, trackers: () => tracked.trackers, onWaiting: options.onWaiting })
     await announcer.completed()
     // Every piece matched the torrent; the catalogue's file hash is checked too, as the seed's download does.
     store.close()
@@ -185,7 +192,7 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
       await rm(part, { force: true })
       throw new TransferError('ERR_HASH_MISMATCH', `Hash mismatch! Expected ${fileHash}, got ${actual.sha1} (the torrent registered for this file holds other content)`)
     }
-    await rename(part, path)
+    await moveIntoPlace(part, path, options.overwrite === true)
     return { bittorrent: transfer.downloaded - transfer.downloadedWithGetChunk, getChunk: transfer.downloadedWithGetChunk }
   } catch (err) {
     // Interrupted or failed, a partial file with verified pieces is kept to resume from; one with none is not.
@@ -199,33 +206,6 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
     ref.transfer?.close()
     store?.close()
     await listener.close()
-  }
-}
-
-/**
- * Wait for the transfer to complete. Fails when every peer is gone: at once when they were all banned (each sent
- * pieces that failed their check), after `stallMs` with nobody connected, dialing or fetching otherwise (the
- * periodic announce may bring new peers meanwhile).
- */
-async function untilDoneOrStalled (transfer: Transfer, signal: AbortSignal | undefined, stallMs: number): Promise<void> {
-  let idleSince: number | undefined
-  const watch = setInterval(() => {
-    if (transfer.ended) return
-    const busy = transfer.peers.size > 0 || transfer.legacySources.size > 0 || transfer.dialing > 0
-    if (busy) { idleSince = undefined; return }
-    const now = Date.now()
-    idleSince ??= now
-    const banned = [...transfer.banned.entries()]
-    if (banned.length > 0 && transfer.everConnected <= banned.length) {
-      transfer.fail(new TransferError('ERR_HASH_MISMATCH', `Hash mismatch: every peer sent pieces that failed their SHA-1 check, and was banned (${banned.slice(0, 3).map(([peer, why]) => `${peer}: ${why}`).join('; ')})`))
-    } else if (now - idleSince >= stallMs) {
-      transfer.fail(new TransferError('ERR_PEERS_FAILED', `Download stalled: no peer left to download from for ${Math.round(stallMs / 1000)} s (${transfer.verifiedBytes} of ${transfer.totalLength} bytes verified; the partial file is kept to resume)`))
-    }
-  }, STALL_CHECK_MS)
-  try {
-    await untilDoneOrAborted(transfer, signal)
-  } finally {
-    clearInterval(watch)
   }
 }
 

@@ -1,5 +1,7 @@
 export { SharingPeer, type ShareOptions, type ShareInfo } from './share.js'
-export { downloadFile, resolveTarget, DEFAULT_STALL_TIMEOUT_MS, type DownloadOptions, type DownloadOutcome, type ReceivedBytes } from './download.js'
+export { SharedFolder, type ShareFolderOptions, type SharedFolderInfo } from './share-folder.js'
+export { DEFAULT_STALL_TIMEOUT_MS, waitingFor } from './download-watch.js'
+export { downloadFile, resolveTarget, type DownloadOptions, type DownloadOutcome, type ReceivedBytes } from './download.js'
 export { PeerListener, type PeerListenerOptions, type ListenerStats, type InboundTorrent } from './peer-listener.js'
 export { defaultAdvertiseIp, isLoopbackHost } from './address.js'
 export { downloadTorrent, readTorrentFile, type TorrentDownloadOptions, type TorrentDownloadOutcome } from './torrent-download.js'

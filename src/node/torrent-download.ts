@@ -3,14 +3,16 @@
  * written under `<out>/<name>.part` and renamed to `<out>/<name>` once every piece is verified.
  */
 import { createHash } from 'node:crypto'
-import { open, rename, rm, stat } from 'node:fs/promises'
+import { lstat, open } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { Bitfield, MAX_METAINFO_BYTES, parseInfoDict, parseMagnet, parseMetainfo, resolveInside, type Metainfo, type ParsedInfo } from '../content/index.js'
-import { announce } from '../discovery/index.js'
-import { AbortError, StorageError, TransferError, systemErrorCode } from '../errors.js'
-import { ensureDir, PieceStore, type StoreFile } from '../storage/index.js'
+import { announce, TrackerFailureError } from '../discovery/index.js'
+import { StorageError, TrackerError, TransferError, systemErrorCode } from '../errors.js'
+import { assertNoLinksInside, existsRefused, moveIntoPlace, pathKind, PieceStore, type StoreFile } from '../storage/index.js'
 import { fetchMetadata, Transfer, type RateLimiter } from '../swarm/index.js'
 import { untilAborted } from '../signals.js'
 import { Announcer, makePeerId } from './announcer.js'
+import { untilDoneOrStalled } from './download-watch.js'
 import { PeerListener } from './peer-listener.js'
 
 export interface TorrentDownloadOptions {
@@ -37,6 +39,12 @@ export interface TorrentDownloadOptions {
   onLog?: (message: string) => void
   /** A peer was banned: pieces it sent failed their SHA-1 check too often. */
   onBanned?: (peer: string, reason: string) => void
+  /** Replace a different file or folder already at the torrent's name (default: refuse with ERR_OUTPUT_EXISTS). */
+  overwrite?: boolean
+  /** Fail after this long without a byte of payload (default DEFAULT_STALL_TIMEOUT_MS; 0: never). */
+  stallTimeoutMs?: number
+  /** What the download waits for (no peers yet, tracker refused: why, connecting to N), when it changes. */
+  onWaiting?: (waiting: string | undefined) => void
 }
 
 export interface TorrentDownloadOutcome {
@@ -66,6 +74,9 @@ export async function readTorrentFile (path: string): Promise<Metainfo> {
   return parseMetainfo(bytes)
 }
 
+/** A magnet whose metadata never came tells its trackers it stopped, waiting at most this for each. */
+const STOPPED_TIMEOUT_MS = 1_000
+
 /** The torrent a magnet link names: peers from its trackers (or the fallback ones), metadata from those peers. */
 async function resolveMagnet (uri: string, options: TorrentDownloadOptions, peerId: Buffer, port: number): Promise<Metainfo> {
   const magnet = parseMagnet(uri)
@@ -80,17 +91,30 @@ async function resolveMagnet (uri: string, options: TorrentDownloadOptions, peer
   // The announces still in flight once the metadata is in (or has failed) are ended: they would only hold the process.
   const lookup = new AbortController()
   const signal = options.signal === undefined ? lookup.signal : AbortSignal.any([options.signal, lookup.signal])
+  // Trackers that answered know this peer: if the metadata never comes, they are told it stopped (no phantom leecher).
+  const answered: string[] = []
+  const failures: Error[] = []
   const all = Promise.all(asked.map(async (url) => {
     try {
-      const reply = await announce({ url, infoHash: magnet.infoHash, peerId, port, uploaded: 0, downloaded: 0, left: 1, signal })
+      const reply = await announce({ url, infoHash: magnet.infoHash, peerId, port, uploaded: 0, downloaded: 0, left: 1, event: 'started', signal })
+      answered.push(url)
       for (const p of reply.peers) peers.push({ host: p.ip, port: p.port })
       if (reply.peers.length > 0) gotPeers()
     } catch (err) {
-      if (!lookup.signal.aborted) options.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
+      if (!lookup.signal.aborted) {
+        options.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
+        failures.push(err as Error)
+      }
     }
   }))
   await Promise.race([all, firstPeers])
+  let fetched = false
   try {
+    // No peers because no tracker answered: that is the cause to report (exit 3), not "no peers".
+    if (peers.length === 0 && answered.length === 0 && failures.length > 0) {
+      const refused = failures.some(e => e instanceof TrackerFailureError)
+      throw new TrackerError(refused ? 'ERR_TRACKER_FAILURE' : 'ERR_TRACKER_UNREACHABLE', failures.map(e => e.message).join('; '))
+    }
     const raw = await fetchMetadata({
       infoHash: Buffer.from(magnet.infoHash, 'hex'),
       peerId,
@@ -101,9 +125,16 @@ async function resolveMagnet (uri: string, options: TorrentDownloadOptions, peer
     })
     const info = parseInfoDict(raw)
     options.onMetadata?.({ name: info.name, peers: peers.length })
+    fetched = true
     return { infoHash: magnet.infoHash, info, trackers: asked, announceList: [asked] }
   } finally {
     lookup.abort()
+    if (!fetched) {
+      await Promise.all(answered.map(async (url) => {
+        await announce({ url, infoHash: magnet.infoHash, peerId, port, uploaded: 0, downloaded: 0, left: 1, event: 'stopped', numwant: 0, timeoutMs: STOPPED_TIMEOUT_MS })
+          .catch((err: unknown) => { options.onLog?.(`stopped announce to ${url} failed: ${(err as Error).message}`) })
+      }))
+    }
   }
 }
 
@@ -120,21 +151,24 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
       : await readTorrentFile(options.torrentPath ?? '')
     const { info } = meta
     const trackers = meta.trackers.filter(t => /^(https?|udp):\/\//i.test(t))
-    const target = resolveInside(options.outDir, info.name)
+    const root = resolve(options.outDir)
+    const target = resolveInside(root, info.name)
     const base = { path: target, name: info.name, infoHash: meta.infoHash, size: info.totalSize }
-    await ensureDir(options.outDir)
-    // Already there and verified: nothing to fetch; with --seed it is seeded from where it is.
-    const present = await isComplete(meta, options.outDir, '')
+    // Already there and verified: nothing to fetch; with --seed it is seeded from where it is. Something else there
+    // (the user's own folder or file of that name, a link) is never replaced unless asked: refused before anything
+    // is fetched, and checked again before the rename.
+    const present = await isComplete(meta, root, '')
     if (present && options.seed !== true) return { ...base, elapsedMs: Date.now() - started, alreadyPresent: true }
+    if (!present && options.overwrite !== true && await pathKind(target) !== 'missing') throw existsRefused(target, 'nothing was downloaded')
     if (trackers.length === 0) throw new TransferError('ERR_NO_PEERS', 'The torrent lists no HTTP or UDP tracker to find peers with (the DHT is not supported yet)')
 
     const part = `${target}.part`
     let have: Bitfield
     if (present) {
-      store = PieceStore.open(storeFiles(meta, options.outDir, ''), info.pieceLength, 'read')
+      store = PieceStore.open(storeFiles(meta, root, ''), info.pieceLength, 'read', { root })
       have = Bitfield.full(info.pieceCount)
     } else {
-      ({ store, have } = await openForDownload(storeFiles(meta, options.outDir, '.part'), part, info, options.onResume))
+      ({ store, have } = await openForDownload(storeFiles(meta, root, '.part'), part, info, options.onResume, root))
     }
     const transfer = new Transfer({
       infoHash: Buffer.from(meta.infoHash, 'hex'),
@@ -159,11 +193,11 @@ export async function downloadTorrent (options: TorrentDownloadOptions): Promise
     announcer = new Announcer({ trackers, transfer, peerId, port, totalLength: info.totalSize, ...(options.onLog === undefined ? {} : { onLog: options.onLog }) })
     await announcer.start()
     if (!present) {
-      await untilDoneOrAborted(transfer, options.signal)
+      const tracked = announcer
+      await untilDoneOrStalled(transfer, { signal: options.signal, stallTimeoutMs: options.stallTimeoutMs, trackers: () => tracked.trackers, onWaiting: options.onWaiting })
       await announcer.completed()
       // The open files follow the rename, so a seeding transfer keeps serving from the final place.
-      await rm(target, { recursive: true, force: true })
-      await rename(part, target)
+      await moveIntoPlace(part, target, options.overwrite === true)
     }
     const elapsedMs = Date.now() - started
     options.onComplete?.()
@@ -200,10 +234,12 @@ export async function listenForTorrent (host: string | undefined, port: number |
  * state that a crash could leave half-written.)
  */
 export async function openForDownload (
-  files: StoreFile[], part: string, info: ParsedInfo, onResume?: (info: { verified: number, pieces: number }) => void
+  files: StoreFile[], part: string, info: ParsedInfo, onResume: ((info: { verified: number, pieces: number }) => void) | undefined, root: string
 ): Promise<{ store: PieceStore, have: Bitfield }> {
-  const resuming = await exists(part)
-  const store = PieceStore.open(files, info.pieceLength, 'write')
+  const kind = await pathKind(part)
+  if (kind === 'link') throw new StorageError('ERR_PATH_SYMLINK', `${part} is a symbolic link; refusing to follow it (remove it, or choose another --out folder)`)
+  const resuming = kind !== 'missing'
+  const store = PieceStore.open(files, info.pieceLength, 'write', { root })
   const have = resuming ? await verifiedPieces(store, info) : new Bitfield(info.pieceCount)
   if (resuming) onResume?.({ verified: have.count, pieces: info.pieceCount })
   return { store, have }
@@ -217,15 +253,6 @@ function storeFiles (meta: Metainfo, outDir: string, suffix: string): StoreFile[
   })
 }
 
-async function exists (path: string): Promise<boolean> {
-  try {
-    await stat(path)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** Which pieces of the store already hold their right bytes. */
 async function verifiedPieces (store: PieceStore, info: ParsedInfo): Promise<Bitfield> {
   const have = new Bitfield(info.pieceCount)
@@ -237,33 +264,23 @@ async function verifiedPieces (store: PieceStore, info: ParsedInfo): Promise<Bit
   return have
 }
 
-/** Is the content already in `outDir`, every piece matching its hash? */
-async function isComplete (meta: Metainfo, outDir: string, suffix: string): Promise<boolean> {
-  const files = storeFiles(meta, outDir, suffix)
+/** Is the content already in `root`, every piece matching its hash, with no link anywhere on the way? */
+async function isComplete (meta: Metainfo, root: string, suffix: string): Promise<boolean> {
+  const files = storeFiles(meta, root, suffix)
   for (const f of files) {
     if (f.padding === true) continue
     try {
-      if ((await stat(f.path)).size !== f.length) return false
+      assertNoLinksInside(root, f.path)
+      const info = await lstat(f.path)
+      if (!info.isFile() || info.size !== f.length) return false
     } catch {
       return false
     }
   }
-  const store = PieceStore.open(files, meta.info.pieceLength, 'read')
+  const store = PieceStore.open(files, meta.info.pieceLength, 'read', { root })
   try {
     return (await verifiedPieces(store, meta.info)).complete
   } finally {
     store.close()
   }
-}
-
-export async function untilDoneOrAborted (transfer: Transfer, signal: AbortSignal | undefined): Promise<void> {
-  if (signal?.aborted === true) throw new AbortError('Download interrupted')
-  await new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => { reject(new AbortError('Download interrupted')) }
-    signal?.addEventListener('abort', onAbort, { once: true })
-    transfer.completed.then(() => { signal?.removeEventListener('abort', onAbort); resolve() }, (err: unknown) => {
-      signal?.removeEventListener('abort', onAbort)
-      reject(err instanceof Error ? err : new Error(String(err)))
-    })
-  })
 }

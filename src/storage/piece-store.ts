@@ -3,10 +3,11 @@
  * are the concatenation of its files in order. A verified piece is written with one positional write per file it
  * touches (PERFORMANCE.md, lesson 2); blocks are read for upload straight into the caller's send buffer.
  */
-import { closeSync, ftruncateSync, mkdirSync, openSync, readSync, writeSync, fstatSync } from 'node:fs'
+import { closeSync, constants, ftruncateSync, mkdirSync, openSync, readSync, writeSync, fstatSync } from 'node:fs'
 import { read, write } from 'node:fs'
 import { dirname } from 'node:path'
-import { StorageError, systemErrorCode } from '../errors.js'
+import { StorageError, systemErrorCode, writeError } from '../errors.js'
+import { assertNoLinksInside, makeDirsInside, openNoFollow } from './safe-paths.js'
 
 export interface StoreFile {
   /** Where the file's bytes live (already resolved inside the output folder). */
@@ -63,21 +64,25 @@ export class PieceStore {
    * Open for seeding (read-only; files must exist with their lengths) or for downloading (folders created, files
    * created or extended to their lengths, existing bytes kept so verified pieces survive a restart).
    */
-  static open (files: StoreFile[], pieceLength: number, mode: 'read' | 'write'): PieceStore {
+  static open (files: StoreFile[], pieceLength: number, mode: 'read' | 'write', options: { root?: string } = {}): PieceStore {
     const store = new PieceStore(files, pieceLength, mode === 'write')
+    const { root } = options
     for (let i = 0; i < files.length; i++) {
       const file = files[i] as StoreFile
       if (file.padding === true) continue
       try {
         if (mode === 'write') {
-          mkdirSync(dirname(file.path), { recursive: true })
-          const fd = openSync(file.path, 'a+')
-          closeSync(fd)
-          const rw = openSync(file.path, 'r+')
+          // Under a download's output folder nothing is followed: folders are made one by one, each checked, and
+          // the file opened with O_NOFOLLOW (safe-paths.ts). Without a root (a file the user named) as asked.
+          if (root === undefined) mkdirSync(dirname(file.path), { recursive: true })
+          else makeDirsInside(root, dirname(file.path))
+          const rw = root === undefined ? openSync(file.path, constants.O_RDWR | constants.O_CREAT) : openNoFollow(file.path, 'rw')
+          if (!fstatSync(rw).isFile()) { closeSync(rw); throw new StorageError('ERR_OUTPUT', `Cannot open ${file.path}: not a regular file`) }
           if (fstatSync(rw).size !== file.length) ftruncateSync(rw, file.length)
           store.#remember(i, rw)
         } else {
-          const fd = openSync(file.path, 'r')
+          if (root !== undefined) assertNoLinksInside(root, file.path)
+          const fd = root === undefined ? openSync(file.path, 'r') : openNoFollow(file.path, 'r')
           const size = fstatSync(fd).size
           if (size !== file.length) {
             closeSync(fd)
@@ -105,7 +110,11 @@ export class PieceStore {
       if (span.padding) continue
       const fd = this.#fd(span.fileIndex)
       let done = 0
-      while (done < span.length) done += writeSync(fd, data, span.at + done, span.length - done, span.fileOffset + done)
+      try {
+        while (done < span.length) done += writeSync(fd, data, span.at + done, span.length - done, span.fileOffset + done)
+      } catch (err) {
+        throw writeError(err, (this.#files[span.fileIndex] as StoreFile).path)
+      }
     }
   }
 
@@ -125,6 +134,8 @@ export class PieceStore {
             write(fd, data, span.at + done, span.length - done, span.fileOffset + done, (err, bytes) => { if (err !== null) reject(err); else resolve(bytes) })
           })
         }
+      } catch (err) {
+        throw writeError(err, (this.#files[span.fileIndex] as StoreFile).path)
       } finally {
         this.#unhold(fd)
       }

@@ -36,6 +36,8 @@ export interface LegacyDownloadOptions {
   peers: readonly LegacyPeer[]
   /** The final path; bytes go to `<finalPath>.part` until verified. */
   finalPath: string
+  /** Replace a file that appeared at `finalPath` meanwhile (default: fail with ERR_OUTPUT_EXISTS). */
+  overwrite?: boolean
   workers?: number
   connectTimeoutMs?: number
   idleTimeoutMs?: number
@@ -116,6 +118,7 @@ export async function downloadLegacy (options: LegacyDownloadOptions): Promise<L
   const progress: LegacyProgress = { downloaded: 0, total: fileSize, chunksDone: 0, chunks: count, peers: peers.length }
   const failed: Task[] = []
   const local = new AbortController()
+  let localError: Error | undefined
   const onAbort = (): void => { local.abort() }
   signal?.addEventListener('abort', onAbort, { once: true })
 
@@ -138,7 +141,14 @@ export async function downloadLegacy (options: LegacyDownloadOptions): Promise<L
         const data = buffer.subarray(0, task.length)
         await fetchRegion(fetch, peer, task, data, fileHash, options, local.signal)
         // Written before it is hashed: a range the hasher cannot keep in memory is read back from the file later.
-        await partial.writeAsync(data, task.offset)
+        // A failed write (a full disk) is ours, not the peer's: the whole download stops with it.
+        try {
+          await partial.writeAsync(data, task.offset)
+        } catch (err) {
+          localError ??= err instanceof Error ? err : new Error(String(err))
+          local.abort()
+          return
+        }
         hasher.add(task.offset, data, release)
         buffer = spare.pop() ?? Buffer.allocUnsafe(grid)
         peer.failures = 0
@@ -168,6 +178,7 @@ export async function downloadLegacy (options: LegacyDownloadOptions): Promise<L
 
   try {
     await Promise.all(Array.from({ length: Math.min(workers, Math.max(count, 1)) }, async () => { await worker() }))
+    if (localError !== undefined) throw localError
     if (signal?.aborted === true) throw new AbortError('Download interrupted')
     if (failed.length > 0) {
       const reasons = [...new Set(peers.filter(p => p.lastError !== '').map(p => `${p.id}: ${p.lastError}`))].slice(0, 3)
@@ -175,7 +186,7 @@ export async function downloadLegacy (options: LegacyDownloadOptions): Promise<L
     }
     const actual = hasher.digest(fileSize)
     if (actual !== fileHash) throw new TransferError('ERR_HASH_MISMATCH', `Hash mismatch! Expected ${fileHash}, got ${actual}`)
-    partial.commit()
+    partial.commit(options.overwrite === true)
   } finally {
     signal?.removeEventListener('abort', onAbort)
     partial.discard()
