@@ -14,6 +14,7 @@ import {
 import { CATALOGUE_ORDERS, CATALOGUE_SORT_KEYS } from '../discovery/index.js'
 import type { CliIO, CommandContext } from './io.js'
 import { parseChoice, parseIntIn, parsePort, parseRateLimit } from './parse.js'
+import { terminalSafe } from './terminal-safe.js'
 
 export type { CliIO } from './io.js'
 export { EXIT } from './exit-codes.js'
@@ -46,7 +47,10 @@ export async function main (argv: readonly string[], io: CliIO): Promise<number>
     signal: controller.signal,
     verbose,
     out: (line) => { io.stdout.write(line + '\n') },
-    err: (line) => { io.stderr.write(line + '\n') }
+    // stderr is for people, one line each (errors, warnings, -v logs), and much of it quotes others: a tracker's
+    // error, a peer's reply or client name, a torrent's name. Printed inert (terminal-safe.ts). stdout carries JSON
+    // and paths for scripts, so each command makes its own human lines safe there.
+    err: (line) => { io.stderr.write(terminalSafe(line) + '\n') }
   }
   let code: number = EXIT.ok
   const program = buildProgram(ctx, (c) => { code = c })
@@ -57,7 +61,7 @@ export async function main (argv: readonly string[], io: CliIO): Promise<number>
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage
     if (controller.signal.aborted && !isP2PError(err)) return EXIT.interrupted
     ctx.err(`Error: ${isP2PError(err) ? err.message : errorLine(err)}`)
-    if (verbose && err instanceof Error && err.stack !== undefined) ctx.err(err.stack)
+    if (verbose && err instanceof Error && err.stack !== undefined) for (const line of err.stack.split('\n')) ctx.err(line)
     return exitCodeFor(err)
   } finally {
     detach()
@@ -132,10 +136,11 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     })
 
   program.command('download')
-    .description('download a file by name or file hash from every peer that has it')
-    .argument('<file>', 'a file name known to the tracker, or its SHA-1 file hash')
-    .option('-o, --out <dir>', 'folder to save <file hash> in', DOWNLOAD_DEFAULTS.out)
-    .option('-t, --tracker <url>', 'tracker URL', DOWNLOAD_DEFAULTS.tracker)
+    .summary('download a file by name, file hash, info hash, .torrent file or magnet link')
+    .description('download a file from every peer that has it: by name, file hash or info hash through the tracker (BitTorrent and GET_CHUNK), or from a .torrent file or a magnet link (BitTorrent)')
+    .argument('<target>', 'a file name known to the tracker, its file hash or info hash (40 hex), a .torrent file, or a magnet link (quote it)')
+    .option('-o, --out <dir>', 'folder to save in: as <file hash> for a name or hash, under the torrent\'s name for a .torrent or magnet link', DOWNLOAD_DEFAULTS.out)
+    .option('-t, --tracker <url>', 'tracker URL (name and hash downloads, and a magnet link that names no tracker)', DOWNLOAD_DEFAULTS.tracker)
     .option('-w, --workers <n>', 'chunks fetched in parallel (GET_CHUNK-only downloads)', parseIntIn(1, MAX_LEGACY_WORKERS, 'workers'), DOWNLOAD_DEFAULTS.workers)
     .option('--protocol <name>', 'name/hash downloads: auto (BitTorrent where peers announce the file, GET_CHUNK for legacy peers) or get-chunk (the seed\'s protocol only)', parseChoice(DOWNLOAD_PROTOCOLS, 'protocol'), DOWNLOAD_DEFAULTS.protocol)
     .option('-p, --port <n>', 'the port to serve on during a BitTorrent download and with --seed (default: any free port)', parsePort)
@@ -145,6 +150,14 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     .option('-u, --upload-limit <KiB/s>', 'upload limit, all peers and both protocols together (0: none)', parseRateLimit('upload limit'))
     .option('-d, --download-limit <KiB/s>', 'download limit, all peers and both protocols together (0: none)', parseRateLimit('download limit'))
     .option('--seed', 'keep sharing the file after the download (BitTorrent, and GET_CHUNK for name/hash downloads) until Ctrl+C', false)
+    .option('--overwrite', 'replace a different file or folder already at the download\'s name (default: refuse, exit 9)', false)
+    .option('--stall-timeout <s>', 'BitTorrent downloads: fail after this many seconds without data (0: wait forever); verified pieces are kept', parseIntIn(0, 86_400, 'stall timeout'), DOWNLOAD_DEFAULTS.stallTimeout)
+    .addHelpText('after', `
+Examples:
+  p2pshare download testfile.txt               a file name the tracker knows
+  p2pshare download 4b215d87800ee88aeb06e9...  a file hash or info hash
+  p2pshare download movie.torrent -o films     a .torrent file
+  p2pshare download 'magnet:?xt=urn:btih:...'  a magnet link, quoted`)
     .action(async (file: string, options: DownloadCommandOptions) => {
       const { downloadCommand } = await import('./commands/download.js')
       setCode(await downloadCommand(file, options, ctx))
@@ -224,8 +237,15 @@ function errorLine (err: unknown): string {
   return err instanceof Error ? err.message.split('\n')[0] ?? err.name : String(err)
 }
 
+/**
+ * The first Ctrl+C or SIGTERM stops the command gracefully (trackers told `stopped`, partial downloads kept, each
+ * step bounded in time); a second one ends the process at once, as most command-line tools do.
+ */
 function attachProcessSignals (controller: AbortController): () => void {
-  const onSignal = (): void => { controller.abort() }
+  const onSignal = (): void => {
+    if (controller.signal.aborted) process.exit(EXIT.interrupted)
+    controller.abort()
+  }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   return () => {

@@ -95,10 +95,14 @@ export interface DownloadCommandOptions {
   host: string
   /** Name and hash downloads: `auto` (BitTorrent where peers announce it, GET_CHUNK for the rest) or `get-chunk`. */
   protocol: 'auto' | 'get-chunk'
+  /** Replace a different file or folder at the download's name. */
+  overwrite: boolean
+  /** Seconds without payload after which a BitTorrent download fails; 0: never. */
+  stallTimeout: number
 }
 
 export const DOWNLOAD_PROTOCOLS = ['auto', 'get-chunk'] as const
-export const DOWNLOAD_DEFAULTS = { out: DEFAULT_LIBRARY_DIR, tracker: DEFAULT_TRACKER_URL, workers: DEFAULT_LEGACY_WORKERS, host: '0.0.0.0', protocol: 'auto' as const }
+export const DOWNLOAD_DEFAULTS = { out: DEFAULT_LIBRARY_DIR, tracker: DEFAULT_TRACKER_URL, workers: DEFAULT_LEGACY_WORKERS, host: '0.0.0.0', protocol: 'auto' as const, stallTimeout: 60 }
 
 export interface InfoCommandOptions {
   json: boolean

@@ -3,23 +3,29 @@ import { stat } from 'node:fs/promises'
 import { isMagnet } from '../../content/index.js'
 import { announceUrl, trackerBaseUrl } from '../../discovery/index.js'
 import { defaultAdvertiseIp, downloadFile, downloadTorrent, SharingPeer } from '../../node/index.js'
+import { isP2PError, StorageError } from '../../errors.js'
 import { RateLimiter } from '../../swarm/index.js'
 import { formatBytes, formatRate } from '../format.js'
 import { untilAborted, type CommandContext } from '../io.js'
 import type { DownloadCommandOptions } from '../options.js'
+import { loadTorrentFile } from './info.js'
 import { ProgressReporter, type ProgressMode } from '../progress.js'
+import { terminalSafe, terminalSafeJson } from '../terminal-safe.js'
 
 export async function downloadCommand (target: string, options: DownloadCommandOptions, ctx: CommandContext): Promise<number> {
   const mode: ProgressMode = options.json ? 'json' : options.quiet ? 'quiet' : ctx.io.stderr.isTTY === true ? 'tty' : 'plain'
-  const say = (line: string): void => { if (mode === 'tty' || mode === 'plain') ctx.out(line) }
-  const emit = (event: Record<string, unknown>): void => { if (mode === 'json') ctx.out(JSON.stringify(event)) }
+  // Lines for people quote torrent and file names, trackers' URLs: printed inert (terminal-safe.ts; stderr is so already).
+  const say = (line: string): void => { if (mode === 'tty' || mode === 'plain') ctx.out(terminalSafe(line)) }
+  // The same JSON, with the controls JSON.stringify leaves as they are (C1, bidi) escaped too.
+  const emit = (event: Record<string, unknown>): void => { if (mode === 'json') ctx.out(terminalSafeJson(event)) }
   // The live bar goes to stderr so that stdout stays clean for scripts.
-  const progress = new ProgressReporter(mode, mode === 'json' ? (t) => ctx.io.stdout.write(t) : (t) => ctx.io.stderr.write(t))
+  const progress = new ProgressReporter(mode, mode === 'json' ? (t) => ctx.io.stdout.write(t) : (t) => ctx.io.stderr.write(t), Date.now, ctx.io.stderr)
 
   if (isMagnet(target)) return await torrentDownload({ magnet: target }, options, ctx, { mode, say, emit, progress })
   if (await isTorrentFile(target)) return await torrentDownload({ torrentPath: target }, options, ctx, { mode, say, emit, progress })
   say(`Looking up file: ${target}`)
   let listedChunks = 0
+  let lookedUp = false
   try {
     const outcome = await downloadFile({
       target,
@@ -28,7 +34,9 @@ export async function downloadCommand (target: string, options: DownloadCommandO
       workers: options.workers,
       signal: ctx.signal,
       protocol: options.protocol,
+      ...downloadPolicy(options, { mode, say, emit, progress }),
       onLookup: (lookup) => {
+        lookedUp = true
         listedChunks = Math.max(0, ...lookup.peers.map(p => p.chunks.length))
         emit({ event: 'lookup', file_name: lookup.file_name, file_hash: lookup.file_hash, file_size: lookup.file_size, peers: lookup.peers.length })
         if (ctx.verbose) ctx.err(`Tracker response: ${JSON.stringify({ ...lookup, peers: lookup.peers.map(p => ({ ip: p.ip, port: p.port, chunks: p.chunks.length })) })}`)
@@ -82,6 +90,8 @@ export async function downloadCommand (target: string, options: DownloadCommandO
     if (mode === 'quiet') ctx.out(outcome.path)
     if (options.seed) await seedDownloaded(outcome.path, options, ctx, { mode, say, emit, progress })
     return 0
+  } catch (err) {
+    throw lookedUp ? err : noSuchTorrent(target, err)
   } finally {
     progress.finish()
   }
@@ -117,16 +127,47 @@ async function seedDownloaded (path: string, options: DownloadCommandOptions, ct
 
 /**
  * A `.torrent` file to read, rather than a name or hash to look up: the argument ends in `.torrent` and is an
- * existing file or a path (has a folder in it). A bare `x.torrent` that is no file here is a name for the tracker.
+ * existing file or a path (has a folder in it). It is read and checked here, so that one we cannot use is refused
+ * with one line naming it (`x.torrent is not a valid torrent file: <reason>`, exit 9) before anything listens.
+ *
+ * A bare `x.torrent` that is no file here is still looked up as a name on the tracker: the seed's protocol shares
+ * files of any name (`share movie.torrent` registers the name `movie.torrent`), and `download NAME` must find them.
+ * When the tracker has no such name either, noSuchTorrent says both.
  */
 async function isTorrentFile (target: string): Promise<boolean> {
-  if (!target.toLowerCase().endsWith('.torrent')) return false
-  if (target.includes('/') || target.includes('\\')) return true
+  if (!isTorrentName(target)) return false
+  if (target.includes('/') || target.includes('\\') || await isFile(target)) {
+    await loadTorrentFile(target)
+    return true
+  }
+  return false
+}
+
+function isTorrentName (target: string): boolean {
+  return target.toLowerCase().endsWith('.torrent')
+}
+
+async function isFile (path: string): Promise<boolean> {
   try {
-    return (await stat(target)).isFile()
+    return (await stat(path)).isFile()
   } catch {
     return false
   }
+}
+
+/**
+ * A bare `x.torrent` that is no file here, and that the tracker could not find as a name (or could not be asked
+ * about): most likely a mistyped .torrent file, so the error says so first, and what the tracker said (exit 9).
+ */
+function noSuchTorrent (target: string, err: unknown): unknown {
+  if (!isTorrentName(target) || !isP2PError(err)) return err
+  if (err.code === 'ERR_NOT_FOUND') {
+    return new StorageError('ERR_INPUT', `Cannot read ${target}: no such file (looked up as a file name on the tracker too: not found)`, { cause: err })
+  }
+  if (err.code === 'ERR_TRACKER_UNREACHABLE' || err.code === 'ERR_TRACKER_REPLY') {
+    return new StorageError('ERR_INPUT', `Cannot read ${target}: no such file (and it could not be looked up as a file name on the tracker: ${err.message})`, { cause: err })
+  }
+  return err
 }
 
 interface Output {
@@ -153,6 +194,7 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
       ...(options.port === undefined ? {} : { port: options.port }),
       host: options.host,
       signal: ctx.signal,
+      ...downloadPolicy(options, out),
       onStart: (info) => {
         say(`Downloading ${info.name} (${formatBytes(info.size)}, ${info.pieces} pieces) over BitTorrent; trackers: ${info.trackers.join(', ')}`)
         emit({ event: 'start', protocol: 'bittorrent', name: info.name, size: info.size, pieces: info.pieces, trackers: info.trackers })
@@ -181,6 +223,23 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
     return 0
   } finally {
     progress.finish()
+  }
+}
+
+/**
+ * --overwrite, --stall-timeout, and the line saying what a download waits for: on the status line of a terminal, a
+ * line of its own otherwise, and a JSON event.
+ */
+function downloadPolicy (options: DownloadCommandOptions, out: Output): { overwrite: boolean, stallTimeoutMs: number, onWaiting: (waiting: string | undefined) => void } {
+  return {
+    overwrite: options.overwrite,
+    stallTimeoutMs: options.stallTimeout * 1000,
+    onWaiting: (waiting) => {
+      out.progress.waiting(waiting)
+      if (waiting === undefined) return
+      if (out.mode === 'plain') out.say(`Waiting: ${waiting}`)
+      out.emit({ event: 'waiting', reason: waiting })
+    }
   }
 }
 

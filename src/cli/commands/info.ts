@@ -5,6 +5,7 @@ import { isP2PError, StorageError, systemErrorCode } from '../../errors.js'
 import { formatBytes } from '../format.js'
 import type { CommandContext } from '../io.js'
 import type { InfoCommandOptions } from '../options.js'
+import { terminalSafe, terminalSafeJson } from '../terminal-safe.js'
 
 export async function infoCommand (target: string, options: InfoCommandOptions, ctx: CommandContext): Promise<number> {
   if (isMagnet(target)) {
@@ -17,25 +18,38 @@ export async function infoCommand (target: string, options: InfoCommandOptions, 
     printMagnet({ infoHash: target.toLowerCase(), trackers: [] }, options, ctx)
     return 0
   }
-  let metainfo: Metainfo
-  try {
-    metainfo = parseMetainfo(bytes)
-  } catch (err) {
-    if (!isP2PError(err)) throw err
-    throw new StorageError('ERR_INPUT', `${target} is not a valid torrent file: ${err.message.replace(/^Invalid torrent: /, '')}`, { cause: err })
-  }
-  printTorrent(metainfo, options, ctx)
+  printTorrent(parseTorrent(target, bytes), options, ctx)
   return 0
 }
 
-/** The file's bytes; undefined when there is no such file and `target` is an info hash. */
-async function readTorrent (target: string): Promise<Buffer | undefined> {
+/**
+ * A .torrent file, read and checked (`download FILE.torrent` does so before it starts): what cannot be used is one
+ * line naming the file, `Cannot read x.torrent: no such file` or `x.torrent is not a valid torrent file: <reason>`
+ * (ERR_INPUT, exit 9).
+ */
+export async function loadTorrentFile (path: string): Promise<Metainfo> {
+  const bytes = await readTorrent(path, { infoHash: false })
+  if (bytes === undefined) throw new StorageError('ERR_INPUT', `Cannot read ${path}: no such file`)
+  return parseTorrent(path, bytes)
+}
+
+function parseTorrent (path: string, bytes: Buffer): Metainfo {
+  try {
+    return parseMetainfo(bytes)
+  } catch (err) {
+    if (!isP2PError(err)) throw err
+    throw new StorageError('ERR_INPUT', `${path} is not a valid torrent file: ${err.message.replace(/^Invalid torrent: /, '')}`, { cause: err })
+  }
+}
+
+/** The file's bytes; undefined when there is no such file and `target` is an info hash (unless told it is not one). */
+async function readTorrent (target: string, { infoHash = true } = {}): Promise<Buffer | undefined> {
   let handle
   try {
     handle = await open(target, 'r')
   } catch (err) {
     const code = systemErrorCode(err)
-    if (code === 'ENOENT' && isHex40(target)) return undefined
+    if (code === 'ENOENT' && infoHash && isHex40(target)) return undefined
     throw new StorageError('ERR_INPUT', `Cannot read ${target}: ${code === 'ENOENT' ? 'no such file' : code ?? String(err)}`, { cause: err })
   }
   try {
@@ -54,10 +68,11 @@ async function readTorrent (target: string): Promise<Buffer | undefined> {
 function printMagnet (magnet: Magnet, options: InfoCommandOptions, ctx: CommandContext): void {
   const link = magnetLink(magnet)
   if (options.json) {
-    ctx.out(JSON.stringify({ info_hash: magnet.infoHash, name: magnet.name ?? null, magnet: link, trackers: magnet.trackers, metadata: false }))
+    ctx.out(terminalSafeJson({ info_hash: magnet.infoHash, name: magnet.name ?? null, magnet: link, trackers: magnet.trackers, metadata: false }))
     return
   }
-  if (magnet.name !== undefined) ctx.out(`Name: ${magnet.name}`)
+  // Everything but the hashes and the (percent-encoded) link is someone else's text: printed inert (terminal-safe.ts).
+  if (magnet.name !== undefined) ctx.out(`Name: ${terminalSafe(magnet.name)}`)
   ctx.out(`Info hash: ${magnet.infoHash}`)
   ctx.out(`Magnet: ${link}`)
   lines(ctx, 'Trackers', magnet.trackers)
@@ -68,7 +83,8 @@ function printTorrent (m: Metainfo, options: InfoCommandOptions, ctx: CommandCon
   const { info } = m
   const link = magnetLink({ infoHash: m.infoHash, name: info.name, trackers: m.trackers })
   if (options.json) {
-    ctx.out(JSON.stringify({
+    // The same JSON, with the controls JSON leaves as they are (C1, bidi) escaped too: safe on a terminal.
+    ctx.out(terminalSafeJson({
       name: info.name,
       info_hash: m.infoHash,
       magnet: link,
@@ -86,7 +102,8 @@ function printTorrent (m: Metainfo, options: InfoCommandOptions, ctx: CommandCon
     }))
     return
   }
-  ctx.out(`Name: ${info.name}`)
+  // Names, paths, trackers, creator and comment are the torrent maker's text: printed inert (terminal-safe.ts).
+  ctx.out(`Name: ${terminalSafe(info.name)}`)
   ctx.out(`Info hash: ${m.infoHash}${info.hybrid ? ' (v1; a hybrid v1+v2 torrent)' : ''}`)
   ctx.out(`Magnet: ${link}`)
   ctx.out(`Size: ${formatBytes(info.totalSize)} (${info.totalSize} bytes)`)
@@ -95,11 +112,11 @@ function printTorrent (m: Metainfo, options: InfoCommandOptions, ctx: CommandCon
   const real = info.files.filter(f => !f.padding)
   const padding = info.files.length - real.length
   ctx.out(`Files: ${real.length}${padding > 0 ? ` (and ${padding} padding file(s), not stored)` : ''}`)
-  for (const f of real) ctx.out(`  ${formatBytes(f.length).padStart(10)}  ${f.path}`)
+  for (const f of real) ctx.out(`  ${formatBytes(f.length).padStart(10)}  ${terminalSafe(f.path)}`)
   lines(ctx, 'Trackers', m.trackers)
-  if (m.createdBy !== undefined) ctx.out(`Created by: ${m.createdBy}`)
+  if (m.createdBy !== undefined) ctx.out(`Created by: ${terminalSafe(m.createdBy)}`)
   if (m.creationDate !== undefined) ctx.out(`Created on: ${dateText(m.creationDate)}`)
-  if (m.comment !== undefined) ctx.out(`Comment: ${m.comment}`)
+  if (m.comment !== undefined) ctx.out(`Comment: ${terminalSafe(m.comment)}`)
 }
 
 function lines (ctx: CommandContext, title: string, items: readonly string[]): void {
@@ -108,7 +125,7 @@ function lines (ctx: CommandContext, title: string, items: readonly string[]): v
     return
   }
   ctx.out(`${title}:`)
-  for (const item of items) ctx.out(`  ${item}`)
+  for (const item of items) ctx.out(`  ${terminalSafe(item)}`)
 }
 
 function dateText (seconds: number): string {
