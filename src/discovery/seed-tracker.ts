@@ -1,6 +1,12 @@
 /**
  * Client of the seed's tracker JSON API (`/register`, `/lookup`, `/files`), as ORIGINAL-PYTHON.md gives it, plus
- * our extensions (`chunk_size`, lookup by `file_hash`, `/files?q=`). Works against the seed's own server.py too.
+ * our extensions (`chunk_size`, lookup by `file_hash`, `/files?q=`, chunk lists as ranges). Works against the seed's
+ * own server.py too.
+ *
+ * Lookups ask for `chunk_format=ranges`: our tracker then lists each peer's chunk ids as runs (`"0-1048575"`), a few
+ * bytes however big the file, where the seed's plain `chunks` list is one number per chunk (7 MiB for a 1 GiB file in
+ * 1 KiB chunks) and our tracker bounds a plain reply's lists to 1 MiB (leaving such a peer out of it). A tracker that
+ * does not know the parameter (server.py, older ones) ignores it and sends `chunks`; both are read.
  */
 import { isIP } from 'node:net'
 import { TRACKER_MAX_REPLY_BYTES, TRACKER_REQUEST_TIMEOUT_MS } from '../constants.js'
@@ -111,7 +117,7 @@ export class SeedTrackerClient {
 
   /** Look a file up by name; `undefined` when the tracker does not know it. */
   async lookupByName (name: string, signal?: AbortSignal): Promise<LookupResult | undefined> {
-    const reply = await this.#request('GET', `/lookup?file_name=${encodeURIComponent(name)}`, undefined, signal, [404])
+    const reply = await this.#request('GET', `/lookup?file_name=${encodeURIComponent(name)}&${CHUNK_FORMAT_RANGES}`, undefined, signal, [404])
     return reply.status === 404 ? undefined : checkLookup(reply.body)
   }
 
@@ -120,7 +126,7 @@ export class SeedTrackerClient {
    * (400 "Missing file_name parameter"), so then the hash is found in `/files` and looked up by its name.
    */
   async lookupByHash (fileHash: string, signal?: AbortSignal): Promise<LookupResult | undefined> {
-    const reply = await this.#request('GET', `/lookup?file_hash=${fileHash}`, undefined, signal, [400, 404])
+    const reply = await this.#request('GET', `/lookup?file_hash=${fileHash}&${CHUNK_FORMAT_RANGES}`, undefined, signal, [400, 404])
     if (reply.status === 200) return checkLookup(reply.body)
     if (reply.status === 404) return undefined
     const entry = (await this.files(undefined, signal)).find(f => f.file_hash === fileHash)
@@ -134,7 +140,7 @@ export class SeedTrackerClient {
    * sharers registered one). Undefined when unknown, or when the tracker (the seed's server.py) cannot look it up.
    */
   async lookupByInfoHash (infoHash: string, signal?: AbortSignal): Promise<LookupResult | undefined> {
-    const reply = await this.#request('GET', `/lookup?info_hash=${infoHash}`, undefined, signal, [400, 404])
+    const reply = await this.#request('GET', `/lookup?info_hash=${infoHash}&${CHUNK_FORMAT_RANGES}`, undefined, signal, [400, 404])
     return reply.status === 200 ? checkLookup(reply.body) : undefined
   }
 
@@ -175,12 +181,79 @@ export class SeedTrackerClient {
   }
 }
 
+/** The lookup parameter asking for chunk ids as ranges (our tracker's `chunk_ranges`). */
+const CHUNK_FORMAT_RANGES = 'chunk_format=ranges'
+
+/**
+ * Chunk ids one lookup reply may expand to, over all its peers: 2^22 (32 MiB as numbers), four whole 1 GiB files in
+ * 1 KiB chunks, or any number of peers of files up to 4 TiB in total in 1 MiB chunks. A plain `chunks` reply within
+ * TRACKER_MAX_REPLY_BYTES holds no more distinct ids per peer than this; a few bytes of ranges could claim billions,
+ * so peers past it are left out (the first ones, in the tracker's order, are kept).
+ */
+export const LOOKUP_MAX_CHUNK_IDS = 2 ** 22
+
+/**
+ * A peer's `chunk_ranges` text as chunk ids: inclusive runs (`first` or `first-last`), ascending and apart, comma
+ * separated; '' for none. Undefined when malformed, or when it holds more than `maxIds` ids.
+ */
+export function parseChunkRanges (text: string, maxIds: number): number[] | undefined {
+  if (text === '') return []
+  const ids: number[] = []
+  let previous = -1
+  let start = 0
+  while (start <= text.length) {
+    let end = text.indexOf(',', start)
+    if (end === -1) end = text.length
+    const part = text.slice(start, end)
+    const dash = part.indexOf('-')
+    const firstText = dash === -1 ? part : part.slice(0, dash)
+    const lastText = dash === -1 ? part : part.slice(dash + 1)
+    if (!DECIMAL.test(firstText) || !DECIMAL.test(lastText)) return undefined
+    const first = Number(firstText)
+    const last = Number(lastText)
+    if (!Number.isSafeInteger(last) || first > last || first <= previous) return undefined
+    if (ids.length + (last - first + 1) > maxIds) return undefined
+    for (let id = first; id <= last; id++) ids.push(id)
+    previous = last
+    start = end + 1
+  }
+  return ids
+}
+
+/** A chunk id as our tracker writes it: decimal, no sign, no leading zero, at most 16 digits. */
+const DECIMAL = /^(?:0|[1-9][0-9]{0,15})$/
+
+/**
+ * Each peer's chunk ids as `chunks`: `chunk_ranges` expanded when the tracker sent ranges, else its `chunks` as they
+ * came. Peers whose ranges are malformed, and peers past LOOKUP_MAX_CHUNK_IDS in all, are left out.
+ */
+function readPeers (peers: unknown[]): LegacyPeer[] {
+  const out: LegacyPeer[] = []
+  let ids = 0
+  for (const p of peers) {
+    if (typeof p !== 'object' || p === null) continue
+    const peer = p as LegacyPeer & { chunk_ranges?: unknown }
+    if (peer.chunk_ranges === undefined) {
+      out.push(peer)
+      continue
+    }
+    if (typeof peer.chunk_ranges !== 'string') continue
+    const chunks = parseChunkRanges(peer.chunk_ranges, LOOKUP_MAX_CHUNK_IDS - ids)
+    if (chunks === undefined) continue
+    ids += chunks.length
+    const { chunk_ranges: _ranges, ...rest } = peer
+    out.push({ ...rest, chunks })
+  }
+  return out
+}
+
 function checkLookup (body: unknown): LookupResult {
   const b = body as Partial<LookupResult>
   if (typeof b.file_hash !== 'string' || typeof b.file_size !== 'number' || !Array.isArray(b.peers)) {
     throw new TrackerError('ERR_TRACKER_REPLY', 'Tracker sent a lookup reply without file_hash, file_size and peers')
   }
   const result = b as LookupResult
+  result.peers = readPeers(result.peers)
   // Our tracker's BitTorrent keys are hints: a malformed info hash is dropped, and so is any malformed peer.
   if (result.info_hash !== undefined) {
     if (typeof result.info_hash === 'string' && /^[0-9a-f]{40}$/i.test(result.info_hash)) result.info_hash = result.info_hash.toLowerCase()

@@ -48,11 +48,18 @@ export const TRACKER_MAX_PEERS = 100_000
 export const TRACKER_LOOKUP_MAX_PEERS = 200
 
 /**
- * A lookup expands at most this many chunk ids in total (~16 MiB of JSON, half the client's
- * TRACKER_MAX_REPLY_BYTES). Peers that would go past it are left out of that reply. One registration
- * never exceeds it (the body limit allows about 1.1 million ids), so a file with peers always lists one.
+ * Bytes of chunk lists in one `/lookup` reply, in either form (the plain `chunks` id lists, or `chunk_ranges` for a
+ * client that asks for them with `chunk_format=ranges`). Peers whose list would go past it are left out of that reply
+ * (a later, smaller one may still fit). 1 MiB: ~150,000 plain ids, a whole file of ~146 MiB in the 1 KiB dialect or of
+ * ~100 GiB in the 1 MiB one (a seed peer sends no `chunk_size`, so its ids are budgeted as wide as 1 KiB ids would be;
+ * ~146 GiB with it), and in the ranges form thousands of peers whatever their files' sizes. A 1 KiB-dialect
+ * peer of a bigger file (more ids than fit) is left out of plain replies: the only readers of those lists are the
+ * README dialect's (no published code; the published Python reads 1 MiB chunks) and our older clients, while our
+ * client asks for ranges. Without the bound, two registrations of 2^20 ids made every lookup 14.6 MB and 0.15 s of
+ * CPU (issue 9). Measured on the plain form at the bound: ~11 ms of CPU for whole-file lists, ~30 ms for lists of
+ * single ids (the most fragmented a registration may be); the ranges form ~0.2 ms, ~9 ms.
  */
-export const TRACKER_LOOKUP_MAX_CHUNK_IDS = 2 * 1024 * 1024
+export const TRACKER_LOOKUP_MAX_CHUNK_BYTES = 1024 * 1024
 
 /** Liveness probing of registered peers: every minute by default. */
 export const DEFAULT_PROBE_INTERVAL_MS = 60_000
@@ -209,6 +216,14 @@ export const DEFAULT_WRITE_RATE: RateBudget = { burst: 200, perSecond: 10 }
  * leave any human and any NAT of downloaders untouched and bound what one scraper of the catalogue can cost.
  */
 export const DEFAULT_READ_RATE: RateBudget = { burst: 500, perSecond: 50 }
+/**
+ * A read's cost grows with its reply: one request, plus one more for every this many bytes of reply. A client's reads
+ * then get it at most 50 × 16 KiB = 800 KiB/s of replies (8 MiB at once), so CPU and bandwidth one address costs stay
+ * bounded however big the replies it picks: a largest `/lookup` (~1.1 MiB, ~70 requests' worth) can be had about 7
+ * times at once and then once every 1.4 s. Replies under 16 KiB (nearly all: a lookup of a file with a few peers, a
+ * page of the web UI's 25 files, health, metrics) cost one request as before.
+ */
+export const READ_REPLY_BYTES_PER_TOKEN = 16 * 1024
 /**
  * Client addresses (IPv4 addresses, IPv6 /64 prefixes) tracked per budget: ~100 bytes each, ~10 MB per budget at
  * the bound. When full, the least recently seen address is forgotten (it starts again with a full burst): an idle

@@ -48,6 +48,12 @@ export class Prober {
   readonly #maxPerRound: number
   readonly #watchdogMs: number
   readonly #closing = new AbortController()
+  /**
+   * The controllers of the probes in flight (at most `concurrency`), aborted together by close(). One listener on the
+   * closing signal for all of them: a listener per probe put PROBE_CONCURRENCY (16) on that one signal, past the 10
+   * EventTarget allows before Node warns (MaxListenersExceededWarning, issue 9).
+   */
+  readonly #inFlight = new Set<AbortController>()
   #round: Promise<PruneReport> | undefined
   #timer: ReturnType<typeof setTimeout> | undefined
 
@@ -57,6 +63,9 @@ export class Prober {
     this.#concurrency = Math.max(1, options.concurrency ?? PROBE_CONCURRENCY)
     this.#maxPerRound = Math.max(1, options.maxPerRound ?? PROBE_MAX_PER_ROUND)
     this.#watchdogMs = options.watchdogMs ?? PROBE_WATCHDOG_MS
+    this.#closing.signal.addEventListener('abort', () => {
+      for (const controller of this.#inFlight) controller.abort()
+    }, { once: true })
   }
 
   /** Starts the automatic rounds (the first one interval after now). No-op when intervalMs is 0. */
@@ -130,9 +139,9 @@ export class Prober {
 
   /** One probe, bounded by the watchdog and cut short by close(). A probe that throws counts as failed. */
   async #probeOne (endpoint: Endpoint, closing: AbortSignal): Promise<boolean> {
+    if (closing.aborted) return false
     const controller = new AbortController()
-    const abort = (): void => controller.abort()
-    closing.addEventListener('abort', abort, { once: true })
+    this.#inFlight.add(controller)
     let timer: ReturnType<typeof setTimeout> | undefined
     const cutShort = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => {
@@ -152,7 +161,7 @@ export class Prober {
       return await Promise.race([probing, cutShort])
     } finally {
       clearTimeout(timer)
-      closing.removeEventListener('abort', abort)
+      this.#inFlight.delete(controller)
     }
   }
 }

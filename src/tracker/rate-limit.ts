@@ -20,6 +20,7 @@ import {
   DEFAULT_UDP_RATE,
   DEFAULT_WRITE_RATE,
   RATE_LIMIT_MAX_ADDRESSES,
+  READ_REPLY_BYTES_PER_TOKEN,
   type RateBudget
 } from './limits.js'
 import { peerAddress } from './peer-address.js'
@@ -116,27 +117,62 @@ export class RateLimiter {
    * request takes nothing.
    */
   take (ip: string | undefined, now: number): number {
-    const key = clientKey(ip, this.#exemptLoopback)
-    if (key === LOOPBACK) return 0
-    let bucket = this.#buckets.get(key)
-    if (bucket === undefined) {
-      bucket = this.#add(key, now)
-    } else {
-      const elapsed = now - bucket.updated
-      // A clock that steps back refills nothing (and takes nothing back).
-      if (elapsed > 0) {
-        const tokens = bucket.tokens + elapsed * this.#perMs
-        bucket.tokens = tokens < this.burst ? tokens : this.burst
-        bucket.updated = now
-      }
-      touch(this.#byUse, bucket)
-    }
+    const bucket = this.#bucketOf(ip, now)
+    if (bucket === undefined) return 0
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1
       return 0
     }
     this.limited++
     return Math.ceil((1 - bucket.tokens) / this.perSecond)
+  }
+
+  /**
+   * Takes `tokens` more from the budget of the client at `ip`, for work whose cost is known only once its request was
+   * let in (a big reply, before it is built). The cost may exceed what is left, or even the burst: the budget then goes
+   * into debt (at most one burst deep), and the client's next requests wait (`take()` refuses) until it is paid off, so
+   * a client gets its budget's worth over time whatever it asks for. Returns 0 when the work may go ahead; refused
+   * (the whole seconds until the debt is paid, taking nothing) only while the client is already in debt: requests let
+   * in together (pipelined, or on parallel connections) before the first of them spent.
+   */
+  spend (ip: string | undefined, tokens: number, now: number): number {
+    const bucket = this.#bucketOf(ip, now)
+    if (bucket === undefined) return 0
+    if (bucket.tokens < 0) {
+      this.limited++
+      return Math.ceil((1 - bucket.tokens) / this.perSecond)
+    }
+    this.#debit(bucket, tokens)
+    return 0
+  }
+
+  /** Takes `tokens` from the budget of the client at `ip` for work already done (a reply sent), into debt if need be. */
+  charge (ip: string | undefined, tokens: number, now: number): void {
+    const bucket = this.#bucketOf(ip, now)
+    if (bucket !== undefined) this.#debit(bucket, tokens)
+  }
+
+  #debit (bucket: Bucket, tokens: number): void {
+    if (!(tokens > 0)) return
+    const left = bucket.tokens - tokens
+    bucket.tokens = left > -this.burst ? left : -this.burst
+  }
+
+  /** The client's bucket refilled to `now` (undefined for an exempt loopback client). */
+  #bucketOf (ip: string | undefined, now: number): Bucket | undefined {
+    const key = clientKey(ip, this.#exemptLoopback)
+    if (key === LOOPBACK) return undefined
+    const bucket = this.#buckets.get(key)
+    if (bucket === undefined) return this.#add(key, now)
+    const elapsed = now - bucket.updated
+    // A clock that steps back refills nothing (and takes nothing back).
+    if (elapsed > 0) {
+      const tokens = bucket.tokens + elapsed * this.#perMs
+      bucket.tokens = tokens < this.burst ? tokens : this.burst
+      bucket.updated = now
+    }
+    touch(this.#byUse, bucket)
+    return bucket
   }
 
   /** A full bucket for a new client; past the bound, the least recently used one is forgotten and its bucket reused. */
@@ -169,6 +205,11 @@ export interface RateLimitOptions {
   write: RateBudget
   /** Every other request: `/lookup`, `/files`, `/torrent`, the web page, health and metrics. */
   read: RateBudget
+  /**
+   * A read costs one request plus one per this many bytes of its reply (READ_REPLY_BYTES_PER_TOKEN), so a client
+   * picking big replies gets fewer of them; 0 or Infinity: every read costs one request.
+   */
+  readBytesPerToken: number
   /** Clients tracked per budget. */
   maxAddresses: number
   /** Never limit 127.0.0.0/8 and ::1 (local benchmarks, a trusted local proxy). */
@@ -181,6 +222,8 @@ export interface RateLimits {
   udp: RateLimiter
   write: RateLimiter
   read: RateLimiter
+  /** See RateLimitOptions; Infinity when replies' sizes are not counted. */
+  readBytesPerToken: number
 }
 
 export const DEFAULT_RATE_LIMITS: Readonly<RateLimitOptions> = {
@@ -188,6 +231,7 @@ export const DEFAULT_RATE_LIMITS: Readonly<RateLimitOptions> = {
   udp: DEFAULT_UDP_RATE,
   write: DEFAULT_WRITE_RATE,
   read: DEFAULT_READ_RATE,
+  readBytesPerToken: READ_REPLY_BYTES_PER_TOKEN,
   maxAddresses: RATE_LIMIT_MAX_ADDRESSES,
   exemptLoopback: false
 }
@@ -196,7 +240,17 @@ export const DEFAULT_RATE_LIMITS: Readonly<RateLimitOptions> = {
 export function createRateLimits (options: Partial<RateLimitOptions> | false | undefined): RateLimits | undefined {
   if (options === false) return undefined
   const o = { ...DEFAULT_RATE_LIMITS, ...options }
-  const make = (name: keyof RateLimits): RateLimiter =>
+  const make = (name: 'announce' | 'udp' | 'write' | 'read'): RateLimiter =>
     new RateLimiter({ ...o[name], maxAddresses: o.maxAddresses, exemptLoopback: o.exemptLoopback }, name)
-  return { announce: make('announce'), udp: make('udp'), write: make('write'), read: make('read') }
+  const perToken = o.readBytesPerToken
+  if (!(perToken === Infinity || perToken === 0 || (Number.isSafeInteger(perToken) && perToken > 0))) {
+    throw new ValidationError(`Invalid read rate limit bytes per request: ${perToken} (a positive integer, 0 or Infinity)`)
+  }
+  return {
+    announce: make('announce'),
+    udp: make('udp'),
+    write: make('write'),
+    read: make('read'),
+    readBytesPerToken: perToken === 0 ? Infinity : perToken
+  }
 }

@@ -45,6 +45,14 @@ export function invalidField (name: string, reason: string): ValidationError {
 
 /** Unicode control characters (C0, DEL, C1). */
 const CONTROL = /\p{Cc}/u
+/**
+ * Unicode bidirectional controls: embeddings and overrides (U+202A-U+202E), isolates (U+2066-U+2069), the marks
+ * LRM, RLM (U+200E, U+200F) and ALM (U+061C). In a name they reorder how the text is shown, not what it is
+ * (`photo\u202Egpj.exe` shows as `photoexe.jpg`): every listing, web page and terminal that prints the name would show
+ * a lie (CVE-2021-42574, "Trojan Source"). No file name needs them: bidirectional text displays right without them.
+ */
+export const BIDI_CONTROL = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u
+const BIDI_REASON = 'must not contain Unicode bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)'
 /** A UTF-16 surrogate not part of a pair: the string has no UTF-8 encoding. */
 const LONE_SURROGATE = /[\ud800-\udfff]/u
 
@@ -57,6 +65,7 @@ export function checkFileName (value: unknown, field = 'file_name'): string {
     throw invalidField(field, `must be at most ${MAX_FILE_NAME_BYTES} bytes of UTF-8`)
   }
   if (CONTROL.test(value)) throw invalidField(field, 'must not contain control characters')
+  if (BIDI_CONTROL.test(value)) throw invalidField(field, BIDI_REASON)
   if (value.includes('/') || value.includes('\\')) throw invalidField(field, "must be a base name (no '/' or '\\')")
   if (value === '.' || value === '..') throw invalidField(field, "must be a base name, not '.' or '..'")
   return value
@@ -175,6 +184,11 @@ function checkMetainfo (value: unknown, infoHash: string | undefined, fileSize: 
     throw invalidField('metainfo', `not a valid torrent file: ${err.message.replace(/^Invalid torrent: /, '')}`)
   }
   if (parsed.infoHash !== infoHash) throw invalidField('metainfo', `its info hash ${parsed.infoHash} differs from info_hash ${infoHash}`)
+  // The catalogue serves the torrent to anyone, who shows its names: held to the rule of file names.
+  for (const file of parsed.info.files) {
+    if (CONTROL.test(file.path)) throw invalidField('metainfo', 'its file names must not contain control characters')
+    if (BIDI_CONTROL.test(file.path)) throw invalidField('metainfo', `its file names ${BIDI_REASON}`)
+  }
   if (parsed.info.totalSize !== fileSize) {
     throw invalidField('metainfo', `describes ${parsed.info.totalSize} bytes, not file_size ${fileSize}`)
   }

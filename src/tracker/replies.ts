@@ -2,9 +2,9 @@
  * The JSON replies of the seed's routes, built with their keys in sorted order as server.py's Flask
  * `jsonify` writes them (clients parse JSON, but equal bytes make comparisons with the seed trivial).
  */
-import { expandRanges } from './chunk-ranges.js'
-import { TRACKER_LOOKUP_MAX_CHUNK_IDS, TRACKER_LOOKUP_MAX_PEERS } from './limits.js'
-import type { FileEntry, RegisterResult, StoredPeer } from './store.js'
+import { decodeRanges, expandRanges } from './chunk-ranges.js'
+import { DEFAULT_BOUND_CHUNK_SIZE, TRACKER_LOOKUP_MAX_CHUNK_BYTES, TRACKER_LOOKUP_MAX_PEERS } from './limits.js'
+import type { FileEntry, PeerListing, RegisterResult } from './store.js'
 
 export interface RegisterReply {
   file_hash: string
@@ -16,12 +16,22 @@ export interface RegisterReply {
   torrent_url?: string
 }
 
+/**
+ * A peer in a lookup. `chunks` (the seed's key: every chunk id) in the plain form; `chunk_ranges` instead when the
+ * client asked for `chunk_format=ranges`: the same ids as our stored text, inclusive runs ascending and comma separated
+ * (`0-1023,2000,2005-2010`; '' for none).
+ */
 export interface LookupPeer {
+  chunk_ranges?: string
   chunk_size?: number
-  chunks: number[]
+  chunks?: number[]
   ip: string
   port: number
 }
+
+/** How a lookup lists each peer's chunk ids: `list` (the seed's `chunks`, the default) or `ranges` (`chunk_ranges`). */
+export type ChunkFormat = 'list' | 'ranges'
+export const CHUNK_FORMATS: readonly ChunkFormat[] = ['list', 'ranges']
 
 /** An announced (BitTorrent) peer in a lookup. */
 export interface BtPeer {
@@ -98,28 +108,83 @@ export function registerReply (fileHash: string, result: RegisterResult, peersCo
 
 export interface LookupBudget {
   maxPeers: number
-  maxChunkIds: number
+  /** Bytes of chunk lists (as they are written in the reply's JSON) in one reply. */
+  maxChunkBytes: number
+}
+
+export const DEFAULT_LOOKUP_BUDGET: Readonly<LookupBudget> = { maxPeers: TRACKER_LOOKUP_MAX_PEERS, maxChunkBytes: TRACKER_LOOKUP_MAX_CHUNK_BYTES }
+
+/** Decimal digits of a non-negative integer. */
+function digits (n: number): number {
+  let d = 1
+  while (n >= 10) {
+    n = Math.floor(n / 10)
+    d++
+  }
+  return d
 }
 
 /**
- * A lookup reply. Peers come in registration order, their chunk ids expanded ascending, `chunk_size` only
- * for a peer that registered one. The reply is bounded: at most `maxPeers` peers and `maxChunkIds` ids in
- * all; a peer that would pass the id budget is left out (a later, smaller one may still fit).
+ * Bytes of a peer's chunk list in a reply's JSON, without reading the list: for `ranges` exactly its stored text and
+ * two quotes; for `list` at most its ids as wide as the file's largest possible id, each with a comma, and two
+ * brackets (the peer's `chunk_size`, else the 1 KiB dialect that bounds its ids at register, gives that id).
+ */
+export function chunkListBytes (listing: Pick<PeerListing, 'chunkCount' | 'chunkSize' | 'chunksBytes'>, fileSize: number, format: ChunkFormat): number {
+  if (format === 'ranges') return listing.chunksBytes + 2
+  if (listing.chunkCount === 0) return 2
+  const lastId = Math.max(0, Math.ceil(fileSize / (listing.chunkSize ?? DEFAULT_BOUND_CHUNK_SIZE)) - 1)
+  return listing.chunkCount * (digits(lastId) + 1) + 1
+}
+
+/** The peers a lookup lists, and what their chunk lists cost. */
+export interface LookupPlan {
+  peers: PeerListing[]
+  /** Bytes of their chunk lists in the reply (at most: see chunkListBytes), at most the budget's. */
+  chunkBytes: number
+}
+
+/**
+ * Chooses a lookup's peers: in registration order, at most `maxPeers`, their chunk lists at most `maxChunkBytes` in
+ * all; a peer whose list would pass the budget is left out (a later, smaller one may still fit). O(listings), no list
+ * is read.
+ */
+export function planLookup (listings: readonly PeerListing[], fileSize: number, format: ChunkFormat, budget: LookupBudget = DEFAULT_LOOKUP_BUDGET): LookupPlan {
+  const peers: PeerListing[] = []
+  let chunkBytes = 0
+  for (const listing of listings) {
+    if (peers.length >= budget.maxPeers) break
+    const bytes = chunkListBytes(listing, fileSize, format)
+    if (chunkBytes + bytes > budget.maxChunkBytes) continue
+    chunkBytes += bytes
+    peers.push(listing)
+  }
+  return { peers, chunkBytes }
+}
+
+/**
+ * A lookup reply of the planned peers, their chunk lists read by `chunksOf` (the stored text; undefined for a peer
+ * gone since it was listed, which is left out). Peers in registration order, `chunk_size` only for a peer that
+ * registered one; `chunks` expanded ascending, or `chunk_ranges` as stored.
  */
 export function lookupReply (
   file: Pick<FileEntry, 'fileHash' | 'fileName' | 'fileSize'>,
-  peers: readonly StoredPeer[],
-  budget: LookupBudget = { maxPeers: TRACKER_LOOKUP_MAX_PEERS, maxChunkIds: TRACKER_LOOKUP_MAX_CHUNK_IDS },
+  plan: LookupPlan,
+  chunksOf: (id: number) => string | undefined,
+  format: ChunkFormat = 'list',
   join?: BtJoin & { btPeers: BtPeer[] }
 ): LookupReply {
   const listed: LookupPeer[] = []
-  let ids = 0
-  for (const peer of peers) {
-    if (listed.length >= budget.maxPeers) break
-    if (ids + peer.chunkCount > budget.maxChunkIds) continue
-    ids += peer.chunkCount
-    const entry: LookupPeer = { chunks: expandRanges(peer.chunks), ip: peer.ip, port: peer.port }
-    listed.push(peer.chunkSize === undefined ? entry : { chunk_size: peer.chunkSize, ...entry })
+  for (const peer of plan.peers) {
+    const text = chunksOf(peer.id)
+    if (text === undefined) continue
+    // Keys in sorted order, as Flask's jsonify writes them.
+    listed.push({
+      ...(format === 'ranges' ? { chunk_ranges: text } : {}),
+      ...(peer.chunkSize === undefined ? {} : { chunk_size: peer.chunkSize }),
+      ...(format === 'list' ? { chunks: expandRanges(decodeRanges(text)) } : {}),
+      ip: peer.ip,
+      port: peer.port
+    })
   }
   if (join === undefined) return { file_hash: file.fileHash, file_name: file.fileName, file_size: file.fileSize, peers: listed }
   const reply: LookupReply = {

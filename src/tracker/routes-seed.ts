@@ -7,14 +7,26 @@
  * `torrent_url`) joined from the announce swarms and the stored metainfo.
  */
 import { isHex40 } from '../content/index.js'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { sendTooManyRequests, type ReplyCosts } from './abuse.js'
 import type { CompletedCounts } from './catalogue-completed.js'
 import { CatalogueJoin, linkQueryOf, torrentUrlOf, trackerBaseOf } from './catalogue-join.js'
 import { parseCatalogueQuery } from './catalogue-query.js'
 import { searchCatalogue } from './catalogue-search.js'
 import { HttpError } from './http-errors.js'
+import { TRACKER_MAX_PEERS_PER_FILE } from './limits.js'
 import { parseRegistration } from './registration.js'
-import { filesEntry, lookupReply, registerReply, type FilesReply, type LookupReply, type RegisterReply } from './replies.js'
+import {
+  CHUNK_FORMATS,
+  filesEntry,
+  lookupReply,
+  planLookup,
+  registerReply,
+  type ChunkFormat,
+  type FilesReply,
+  type LookupReply,
+  type RegisterReply
+} from './replies.js'
 import type { FileEntry, TrackerStore } from './store.js'
 import type { Swarms } from './swarms.js'
 
@@ -24,6 +36,8 @@ export interface SeedRoutesContext {
   now: () => number
   /** Completed downloads not yet written to the store, added to the stored counts in replies. */
   completed?: CompletedCounts | undefined
+  /** Rate limits by reply size (abuse.ts): a lookup pays for its chunk lists before they are read. None: no limits. */
+  replyCosts?: ReplyCosts | undefined
 }
 
 type Query = Record<string, string | string[] | undefined>
@@ -34,21 +48,42 @@ function param (query: unknown, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value
 }
 
-export function registerSeedRoutes (app: FastifyInstance, { store, swarms, now, completed }: SeedRoutesContext): void {
+/** The `chunk_format` parameter of a lookup: `list` (the default: the seed's `chunks`) or `ranges` (`chunk_ranges`). */
+function chunkFormatOf (query: unknown): ChunkFormat {
+  const value = param(query, 'chunk_format')
+  if (value === undefined || value === '') return 'list'
+  if (!(CHUNK_FORMATS as readonly string[]).includes(value)) {
+    throw new HttpError(400, `Invalid parameter: chunk_format: must be ${CHUNK_FORMATS.join(' or ')}`)
+  }
+  return value as ChunkFormat
+}
+
+export function registerSeedRoutes (app: FastifyInstance, { store, swarms, now, completed, replyCosts }: SeedRoutesContext): void {
   const catalogue = new CatalogueJoin(store, swarms, now, completed)
   const seedersOf = (infoHash: string): number => catalogue.seeders(infoHash)
 
-  const lookup = (file: FileEntry | undefined, base: string, query: string): LookupReply => {
+  /**
+   * The reply of a lookup. Its peers are chosen from their listings (no chunk list read), the client pays for their
+   * chunk lists (a 429 if it cannot), and only then are those lists read: a lookup costs what its reply is worth,
+   * which is bounded (planLookup), and never more than the client's budget allows.
+   */
+  const lookup = (request: FastifyRequest, reply: FastifyReply, file: FileEntry | undefined): LookupReply | FastifyReply => {
+    const format = chunkFormatOf(request.query)
     if (file === undefined) throw new HttpError(404, 'File not found')
-    const join = catalogue.join(file, base, query)
-    const peers = store.peersOf(file.fileHash)
-    return join === undefined
-      ? lookupReply(file, peers)
-      : lookupReply(file, peers, undefined, { ...join, btPeers: catalogue.btPeers(file) })
+    return store.snapshot(() => {
+      const plan = planLookup(store.listingsOf(file.fileHash, TRACKER_MAX_PEERS_PER_FILE), file.fileSize, format)
+      const wait = replyCosts?.prepay(request, plan.chunkBytes) ?? 0
+      if (wait > 0) return sendTooManyRequests(reply, wait)
+      const join = catalogue.join(file, trackerBaseOf(request), linkQueryOf(request))
+      const chunksOf = (id: number): string | undefined => store.chunksOf(id)
+      return join === undefined
+        ? lookupReply(file, plan, chunksOf, format)
+        : lookupReply(file, plan, chunksOf, format, { ...join, btPeers: catalogue.btPeers(file) })
+    })
   }
-  const lookupByName = (name: string | undefined, base: string, query: string): LookupReply => {
+  const lookupByName = (request: FastifyRequest, reply: FastifyReply, name: string | undefined): LookupReply | FastifyReply => {
     if (name === undefined || name === '') throw new HttpError(400, 'Missing file_name parameter')
-    return lookup(store.fileByName(name), base, query)
+    return lookup(request, reply, store.fileByName(name))
   }
 
   app.post('/register', async (request): Promise<RegisterReply> => {
@@ -62,25 +97,23 @@ export function registerSeedRoutes (app: FastifyInstance, { store, swarms, now, 
     return registerReply(registration.fileHash, result, catalogue.peersCount(file, result.peersCount), registration.infoHash !== undefined, torrentUrl)
   })
 
-  app.get('/lookup', async (request): Promise<LookupReply> => {
-    const base = trackerBaseOf(request)
-    const query = linkQueryOf(request)
+  app.get('/lookup', async (request, reply): Promise<LookupReply | FastifyReply> => {
     // Extensions: by file hash, then by info hash; either wins over file_name. Empty counts as absent, as for file_name.
     const fileHash = param(request.query, 'file_hash')
     if (fileHash !== undefined && fileHash !== '') {
       if (!isHex40(fileHash)) throw new HttpError(400, 'Invalid parameter: file_hash: must be 40 hexadecimal characters (a SHA-1)')
-      return lookup(store.fileByHash(fileHash.toLowerCase()), base, query)
+      return lookup(request, reply, store.fileByHash(fileHash.toLowerCase()))
     }
     const infoHash = param(request.query, 'info_hash')
     if (infoHash !== undefined && infoHash !== '') {
       if (!isHex40(infoHash)) throw new HttpError(400, 'Invalid parameter: info_hash: must be 40 hexadecimal characters (a SHA-1)')
-      return lookup(store.fileByInfoHash(infoHash.toLowerCase()), base, query)
+      return lookup(request, reply, store.fileByInfoHash(infoHash.toLowerCase()))
     }
-    return lookupByName(param(request.query, 'file_name'), base, query)
+    return lookupByName(request, reply, param(request.query, 'file_name'))
   })
 
-  app.get('/get_file/:name', async (request): Promise<LookupReply> => {
-    return lookupByName((request.params as { name?: string }).name, trackerBaseOf(request), linkQueryOf(request))
+  app.get('/get_file/:name', async (request, reply): Promise<LookupReply | FastifyReply> => {
+    return lookupByName(request, reply, (request.params as { name?: string }).name)
   })
 
   app.get('/files', async (request): Promise<FilesReply> => {

@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs'
 import Database from 'better-sqlite3'
 import { P2PError, ValidationError } from '../errors.js'
-import { decodeRanges, encodeRanges, type ChunkRange } from './chunk-ranges.js'
+import { encodeRanges } from './chunk-ranges.js'
 import type { CatalogueSort, SortOrder } from './catalogue-query.js'
 import { DB_BUSY_TIMEOUT_MS, TRACKER_MAX_FILES, TRACKER_MAX_PEERS, TRACKER_MAX_PEERS_PER_FILE } from './limits.js'
 import type { Registration } from './registration.js'
@@ -71,6 +71,14 @@ const MIGRATIONS: readonly string[] = [
     revoked_at  INTEGER                              -- NULL while valid
   );
   CREATE INDEX access_keys_by_label ON access_keys (label);
+  `,
+  // 4: what a lookup needs to choose a file's peers without reading their chunk lists (a list can be hundreds of KiB,
+  // and the columns after it in a row are reached only through its overflow pages): the length of the list's text,
+  // and an index holding every column the choice reads, in registration order.
+  `
+  ALTER TABLE legacy_peers ADD COLUMN chunks_bytes INTEGER NOT NULL DEFAULT 0; -- length(chunks), bytes (ASCII)
+  UPDATE legacy_peers SET chunks_bytes = length(CAST(chunks AS BLOB));
+  CREATE INDEX legacy_peers_listing ON legacy_peers (file_hash, id, ip, port, chunk_count, chunk_size, chunks_bytes);
   `
 ]
 
@@ -128,15 +136,16 @@ export interface RemovedFile {
   peersRemoved: number
 }
 
-export interface StoredPeer {
+/** A registered peer as a lookup chooses it: everything but its chunk list, which `chunksOf` reads. */
+export interface PeerListing {
+  /** Its row (registration order). */
+  id: number
   ip: string
   port: number
-  chunks: ChunkRange[]
   chunkCount: number
   chunkSize?: number
-  registeredAt: number
-  updatedAt: number
-  probeFailures: number
+  /** Length of its chunk list's stored text (chunk-ranges.ts), bytes. */
+  chunksBytes: number
 }
 
 export interface RegisterResult {
@@ -189,15 +198,13 @@ const ORDER_BY: Record<CatalogueSort | 'registration', (dir: string) => string> 
 
 type SummaryRow = FileRow & { peers_count: number }
 
-interface PeerRow {
+interface ListingRow {
+  id: number
   ip: string
   port: number
-  chunks: string
   chunk_count: number
   chunk_size: number | null
-  registered_at: number
-  updated_at: number
-  probe_failures: number
+  chunks_bytes: number
 }
 
 function fileEntry (row: FileRow): FileEntry {
@@ -215,20 +222,6 @@ function fileEntry (row: FileRow): FileEntry {
 
 function fileSummary (row: SummaryRow): FileSummary {
   return { ...fileEntry(row), peersCount: row.peers_count }
-}
-
-function storedPeer (row: PeerRow): StoredPeer {
-  const peer: StoredPeer = {
-    ip: row.ip,
-    port: row.port,
-    chunks: decodeRanges(row.chunks),
-    chunkCount: row.chunk_count,
-    registeredAt: row.registered_at,
-    updatedAt: row.updated_at,
-    probeFailures: row.probe_failures
-  }
-  if (row.chunk_size !== null) peer.chunkSize = row.chunk_size
-  return peer
 }
 
 /** Lower-cases a name or a search text the same way, so search is case-insensitive beyond ASCII. */
@@ -300,16 +293,17 @@ export class TrackerStore {
         'SELECT id FROM legacy_peers WHERE file_hash = ? AND ip = ? AND port = ?'),
       countPeersOf: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM legacy_peers WHERE file_hash = ?'),
       countPeers: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM legacy_peers'),
-      insertPeer: db.prepare<[string, string, number, string, number, number | null, number, number]>(
-        `INSERT INTO legacy_peers (file_hash, ip, port, chunks, chunk_count, chunk_size, registered_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-      updatePeer: db.prepare<[string, number, number | null, number, number]>(
-        `UPDATE legacy_peers SET chunks = ?, chunk_count = ?, chunk_size = ?, updated_at = ?, probe_failures = 0
+      insertPeer: db.prepare<[string, string, number, string, number, number, number | null, number, number]>(
+        `INSERT INTO legacy_peers (file_hash, ip, port, chunks, chunks_bytes, chunk_count, chunk_size, registered_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      updatePeer: db.prepare<[string, number, number, number | null, number, number]>(
+        `UPDATE legacy_peers SET chunks = ?, chunks_bytes = ?, chunk_count = ?, chunk_size = ?, updated_at = ?, probe_failures = 0
          WHERE id = ?`),
+      listingsOf: db.prepare<[string, number], ListingRow>(
+        `SELECT id, ip, port, chunk_count, chunk_size, chunks_bytes FROM legacy_peers INDEXED BY legacy_peers_listing
+         WHERE file_hash = ? ORDER BY id LIMIT ?`),
+      chunksOf: db.prepare<[number], { chunks: string }>('SELECT chunks FROM legacy_peers WHERE id = ?'),
       endpointsOf: db.prepare<[string], Endpoint>('SELECT ip, port FROM legacy_peers WHERE file_hash = ?'),
-      peersOf: db.prepare<[string], PeerRow>(
-        `SELECT ip, port, chunks, chunk_count, chunk_size, registered_at, updated_at, probe_failures
-         FROM legacy_peers WHERE file_hash = ? ORDER BY id`),
       endpointsToProbe: db.prepare<[number], Endpoint>(
         `SELECT ip, port FROM legacy_peers GROUP BY ip, port
          ORDER BY MIN(COALESCE(last_probed_at, -1)), MIN(id) LIMIT ?`),
@@ -395,8 +389,9 @@ export class TrackerStore {
       const chunks = encodeRanges(reg.chunks)
       const chunkSize = reg.chunkSize ?? null
       const existing = s.peerId.get(reg.fileHash, reg.ip, reg.port)
+      // The text is ASCII (digits, '-', ','): its length is its size in bytes.
       if (existing !== undefined) {
-        s.updatePeer.run(chunks, reg.chunkCount, chunkSize, now, existing.id)
+        s.updatePeer.run(chunks, chunks.length, reg.chunkCount, chunkSize, now, existing.id)
       } else {
         if ((s.countPeersOf.get(reg.fileHash)?.n ?? 0) >= this.#limits.maxPeersPerFile) {
           throw new P2PError('ERR_TRACKER_FULL', `Too many peers for this file (${this.#limits.maxPeersPerFile})`)
@@ -404,7 +399,7 @@ export class TrackerStore {
         if ((s.countPeers.get()?.n ?? 0) >= this.#limits.maxPeers) {
           throw new P2PError('ERR_TRACKER_FULL', `Tracker peer list is full (${this.#limits.maxPeers} peers)`)
         }
-        s.insertPeer.run(reg.fileHash, reg.ip, reg.port, chunks, reg.chunkCount, chunkSize, now, now)
+        s.insertPeer.run(reg.fileHash, reg.ip, reg.port, chunks, chunks.length, reg.chunkCount, chunkSize, now, now)
       }
       if (reg.metainfo !== undefined && infoHash !== undefined && infoHash === reg.infoHash) {
         s.setMetainfo.run(reg.metainfo, reg.fileHash, infoHash)
@@ -442,9 +437,23 @@ export class TrackerStore {
     return this.#stmt.endpointsOf.all(fileHash)
   }
 
-  /** The peers of a hash in registration order (an update keeps a peer's place). */
-  peersOf (fileHash: string): StoredPeer[] {
-    return this.#stmt.peersOf.all(fileHash).map(storedPeer)
+  /**
+   * The first `limit` peers of a hash in registration order, without their chunk lists: read from one index, so the
+   * cost is the same whatever the size of the lists (a lookup chooses from these, then reads the chosen lists).
+   */
+  listingsOf (fileHash: string, limit: number): PeerListing[] {
+    return this.#stmt.listingsOf.all(fileHash, limit).map((row) => {
+      const listing: PeerListing = {
+        id: row.id, ip: row.ip, port: row.port, chunkCount: row.chunk_count, chunksBytes: row.chunks_bytes
+      }
+      if (row.chunk_size !== null) listing.chunkSize = row.chunk_size
+      return listing
+    })
+  }
+
+  /** The stored text of one peer's chunk list (chunk-ranges.ts), by its listing's `id`; undefined when it is gone. */
+  chunksOf (id: number): string | undefined {
+    return this.#stmt.chunksOf.get(id)?.chunks
   }
 
   /** Runs `read` in one read transaction: every query in it sees the same catalogue. */

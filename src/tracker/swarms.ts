@@ -218,12 +218,12 @@ let pickedSeeders = 0
 const scratch6 = new Uint8Array(16)
 
 /**
- * Fills `picks` with `want` distinct indices of [0, n) (want < n), ascending after a random rotation. Stratified
- * sampling: [0, n) is cut into `want` runs of near-equal length and one index is drawn uniformly in each, and the
- * whole is rotated by a random offset so every index is equally likely. O(want), no set of chosen indices, and
- * the reads that follow walk memory in order.
+ * Fills `picks[at, at + want)` with `want` distinct indices of [0, n) (want < n), ascending after a random rotation.
+ * Stratified sampling: [0, n) is cut into `want` runs of near-equal length and one index is drawn uniformly in each,
+ * and the whole is rotated by a random offset so every index is equally likely. O(want), no set of chosen indices,
+ * and the reads that follow walk memory in order.
  */
-function sample (n: number, want: number): void {
+function sample (n: number, want: number, at = 0): void {
   const base = Math.floor(n / want)
   const longer = n - base * want // the first `longer` runs have base + 1 indices
   const rotation = Math.floor(Math.random() * n)
@@ -232,7 +232,7 @@ function sample (n: number, want: number): void {
     const length = k < longer ? base + 1 : base
     let v = start + Math.floor(Math.random() * length) + rotation
     if (v >= n) v -= n
-    picks[k] = v
+    picks[at + k] = v
     start += length
   }
 }
@@ -409,16 +409,18 @@ export class Swarms {
 
   /**
    * Picks up to `want` (at most MAX_PICK) peers of `swarm` uniformly at random, never `self`, and returns how
-   * many; `pickedPeer(i)` / the compact forms read them. A seeder (`self.seeder`) is given leechers only: another
-   * seeder has nothing for it. Without `self`, any peer. The swarm must have been read at this time (announce()
-   * or get()), so it holds no expired peer.
+   * many; `pickedPeer(i)` / the compact forms read them. Without `self`, or for a leecher, any peer. A seeder
+   * (`self.seeder`) is given leechers first, the ones it has something for, and only when there are fewer of them
+   * than it wants, other seeders for the rest (see #pickForSeeder). The swarm must have been read at this time
+   * (announce() or get()), so it holds no expired peer.
    */
   #pick (swarm: Swarm, self: SwarmPeer | undefined, want: number): number {
-    // Virtual index space: seeders (unless self is one) then leechers.
-    const s = self?.seeder === true ? 0 : swarm.seeders.length
+    if (self?.seeder === true) return this.#pickForSeeder(swarm, self, want)
+    // Virtual index space: seeders then leechers.
+    const s = swarm.seeders.length
     const total = s + swarm.leechers.length
     // Self is excluded by giving its index the last one's place and picking from one fewer.
-    const selfIndex = self === undefined || self.seeder ? -1 : s + self.slot
+    const selfIndex = self === undefined ? -1 : s + self.slot
     const n = selfIndex === -1 ? total : total - 1
     const count = Math.min(want, n, MAX_PICK)
     if (count === n) {
@@ -431,6 +433,38 @@ export class Swarms {
     }
     pickedSeeders = s
     return count
+  }
+
+  /**
+   * A seeder's pick: up to `want` leechers at random, then, while it wants more, other seeders at random (leechers
+   * first in the reply). Seeders are not withheld from a seeder: `left=0` is also what a peer sends that does not know
+   * the size yet: aria2 fetching a magnet link's metadata (BEP 9) announces `event=started&left=0&downloaded=0`, and
+   * given leechers only it would never meet the seed that has the metadata. opentracker gives every peer, seeders
+   * included, a random pick of the whole swarm (seeders placed last); we keep the preference for leechers, which is
+   * what a real seeder wants from a big swarm, and give seeders when the leechers do not fill the reply.
+   */
+  #pickForSeeder (swarm: Swarm, self: SwarmPeer, want: number): number {
+    const s = swarm.seeders.length
+    const l = swarm.leechers.length
+    const fromLeechers = Math.min(want, l, MAX_PICK)
+    // Other seeders: [0, s - 1) with self's slot given the last seeder's place.
+    const fromSeeders = Math.min(want - fromLeechers, s - 1, MAX_PICK - fromLeechers)
+    if (fromLeechers === l) {
+      for (let k = 0; k < l; k++) picks[k] = s + k
+    } else if (fromLeechers > 0) {
+      sample(l, fromLeechers)
+      for (let k = 0; k < fromLeechers; k++) picks[k] = (picks[k] as number) + s
+    }
+    if (fromSeeders === s - 1) {
+      let k = fromLeechers
+      for (let v = 0; v < s; v++) if (v !== self.slot) picks[k++] = v
+    } else if (fromSeeders > 0) {
+      sample(s - 1, fromSeeders, fromLeechers)
+      const end = fromLeechers + fromSeeders
+      for (let k = fromLeechers; k < end; k++) if (picks[k] === self.slot) picks[k] = s - 1
+    }
+    pickedSeeders = s
+    return fromLeechers + fromSeeders
   }
 
   /** Fills `out` with up to `want` peers of `swarm` picked at random, never `self` (see #pick). */

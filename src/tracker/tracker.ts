@@ -221,11 +221,11 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     })
     installJsonErrors(app, TRACKER_BODY_LIMIT_BYTES)
     // Abuse limits first: a client over its budget costs one map lookup, before any other hook.
-    if (rateLimits !== undefined) registerRateLimits(app, rateLimits, now)
+    const replyCosts = rateLimits === undefined ? undefined : registerRateLimits(app, rateLimits, now)
     registerOpsRoutes(app, { metrics, log })
     // Private tracker: the JSON routes refuse requests without a valid passkey (hook); announce and scrape check it themselves.
     if (passkeys !== undefined) registerAccessControl(app, passkeys)
-    registerSeedRoutes(app, { store, swarms, now, completed })
+    registerSeedRoutes(app, { store, swarms, now, completed, replyCosts })
     registerTorrentRoutes(app, { store })
     registerAnnounceRoutes(app, announces)
     registerHealthRoutes(app, { isClosing: () => closing !== undefined })

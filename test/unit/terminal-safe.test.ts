@@ -1,6 +1,7 @@
 /** terminalSafe (src/cli/terminal-safe.ts): names from others print as one inert line. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { table } from '../../src/cli/commands/search.js'
 import { terminalSafe, terminalSafeJson } from '../../src/cli/terminal-safe.js'
 
 test('terminalSafe: ESC, C0 and C1 controls, DEL, newlines, line separators and bidi controls become ?; other text is kept', () => {
@@ -22,4 +23,11 @@ test('terminalSafeJson: the same JSON value, with nothing a terminal would act o
   assert.deepEqual(JSON.parse(text), value)
   assert.doesNotMatch(text, /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/u)
   assert.equal(terminalSafeJson({ a: 'plain' }), '{"a":"plain"}')
+})
+
+test('search prints a tracker\'s names inert: the table shows no control, line break or bidi control from a name or hash', () => {
+  const lines = table([{ file_name: 'photo\u202egpj.exe\x1b]0;x\x07\nforged', file_hash: 'a'.repeat(39) + '\x9b', file_size: 10, peers_count: 1 }])
+  assert.equal(lines.length, 2, 'a header and one row')
+  for (const line of lines) assert.doesNotMatch(line, /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/u)
+  assert.match(lines[1] ?? '', /^photo\?gpj\.exe\?\]0;x\?\?forged/)
 })

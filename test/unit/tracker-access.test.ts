@@ -284,7 +284,7 @@ test('our client sends the passkey of the tracker URL it was given with every se
     assert.deepEqual(seen.map(s => s.replace(/&info_hash=.*/, '&...')), [
       `GET /files?passkey=${KEY}`,
       `GET /files?q=q&passkey=${KEY}`,
-      `GET /lookup?file_name=a%20b&passkey=${KEY}`,
+      `GET /lookup?file_name=a%20b&chunk_format=ranges&passkey=${KEY}`,
       `POST /register?passkey=${KEY}`,
       `GET /announce?passkey=${KEY}&...`
     ], typed)

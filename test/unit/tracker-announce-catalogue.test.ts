@@ -211,9 +211,11 @@ describe('schema migrations', () => {
 
     await tracker.close()
     tracker = await createTracker({ db: path, probeIntervalMs: 0 })
-    assert.equal(SCHEMA_VERSION, 3)
+    assert.equal(SCHEMA_VERSION, 4)
     const before = await get('/lookup?file_name=movie.mkv')
     assert.equal(before.raw, `{"file_hash":"${FILE}","file_name":"movie.mkv","file_size":3000,"peers":[{"chunks":[0,1,2],"ip":"10.0.0.1","port":6000}]}\n`)
+    const ranges = await get('/lookup?file_name=movie.mkv&chunk_format=ranges')
+    assert.deepEqual(ranges.json.peers, [{ chunk_ranges: '0-2', ip: '10.0.0.1', port: 6000 }])
     const r = await register(reg({ port: 6001, info_hash: INFO }))
     assert.equal(r.json.info_hash, INFO)
     assert.equal(r.json.message, 'Peer registered successfully')
@@ -221,7 +223,15 @@ describe('schema migrations', () => {
 
     const raw = new Database(path, { readonly: true })
     try {
-      assert.equal(raw.pragma('user_version', { simple: true }), 3)
+      assert.equal(raw.pragma('user_version', { simple: true }), 4)
+      // Version 4: the length of each peer's chunk text, filled in for the peers already there and kept for new ones.
+      assert.deepEqual(raw.prepare('SELECT port, chunks, chunks_bytes FROM legacy_peers ORDER BY id').all(), [
+        { port: 6000, chunks: '0-2', chunks_bytes: 3 },
+        { port: 6001, chunks: '0-2', chunks_bytes: 3 }
+      ])
+      // A lookup chooses its peers from one index, without reading their chunk lists.
+      const plan = raw.prepare("EXPLAIN QUERY PLAN SELECT id, ip, port, chunk_count, chunk_size, chunks_bytes FROM legacy_peers INDEXED BY legacy_peers_listing WHERE file_hash = ? ORDER BY id LIMIT 10").all(FILE) as Array<{ detail: string }>
+      assert.match(plan.map((row) => row.detail).join('; '), /USING COVERING INDEX legacy_peers_listing/)
       assert.deepEqual(raw.prepare('SELECT file_hash, info_hash, completed, metainfo FROM files').all(), [{ file_hash: FILE, info_hash: INFO, completed: 0, metainfo: null }])
       assert.deepEqual(raw.prepare('SELECT COUNT(*) AS n FROM access_keys').get(), { n: 0 })
     } finally {

@@ -424,20 +424,63 @@ describe('swarm semantics', () => {
     for (const [port, count] of counts) assert.ok(Math.abs(count - expected) < expected * 0.1, `peer ${port}: ${count} times, expected ~${Math.round(expected)}`)
   })
 
-  test('left=0 makes a seeder; a seeder is given leechers only; a leecher gets both', async () => {
+  test('left=0 makes a seeder; a seeder is given leechers, then seeders when leechers do not fill numwant; a leecher gets both', async () => {
     await announceAs('10.0.0.1', 7000, { left: 0 })
     await announceAs('10.0.0.2', 7000, { left: 0 })
     await announceAs('10.0.0.3', 7000, { left: 10 })
-    const seeder = await announceAs('10.0.0.1', 7000, { left: 0 })
-    assert.deepEqual(endpoints(seeder), ['10.0.0.3:7000'])
+    const seeder = await announceAs('10.0.0.1', 7000, { left: 0, numwant: 1 })
+    assert.deepEqual(endpoints(seeder), ['10.0.0.3:7000'], 'one wanted: the leecher')
     assert.equal(bget.int(seeder, 'complete'), 2)
     assert.equal(bget.int(seeder, 'incomplete'), 1)
+    assert.deepEqual(endpoints(await announceAs('10.0.0.1', 7000, { left: 0 })), ['10.0.0.2:7000', '10.0.0.3:7000'], 'more wanted: the other seeder too')
     const leecher = await announceAs('10.0.0.4', 7000, { left: 10 })
     assert.deepEqual(endpoints(leecher), ['10.0.0.1:7000', '10.0.0.2:7000', '10.0.0.3:7000'])
     // A seeder that announces left > 0 again is a leecher again.
     const back = await announceAs('10.0.0.1', 7000, { left: 5 })
     assert.equal(bget.int(back, 'complete'), 1)
     assert.equal(bget.int(back, 'incomplete'), 3)
+  })
+
+  test('a peer that does not know the size yet (aria2 on a magnet link: started, left=0, nothing downloaded) is given the seed', async () => {
+    // The only other peer is the seed: given leechers only, such a peer would never meet it (issue 9).
+    await announceAs('10.0.0.1', 6881, { left: 0, event: 'started' })
+    const magnet = await announceAs('10.0.0.9', 6882, { left: 0, downloaded: 0, event: 'started' })
+    assert.deepEqual(endpoints(magnet), ['10.0.0.1:6881'])
+    // ...and on its regular re-announces too, while it is still fetching the metadata.
+    assert.deepEqual(endpoints(await announceAs('10.0.0.9', 6882, { left: 0 })), ['10.0.0.1:6881'])
+  })
+
+  test('a seeder in a swarm with enough leechers is given leechers only, every one of them over many replies; never itself', () => {
+    const swarms = new Swarms({ intervalS: 1800 })
+    const params = (port: number, left: number): AnnounceParams => ({ infoHash: HASH.toString('hex'), peerId: peerId(port).toString('latin1'), port, uploaded: 0, downloaded: 0, left, event: '', numwant: 50, compact: true, noPeerId: false })
+    for (let i = 0; i < 8; i++) swarms.announce(params(8000 + i, 0), '10.0.0.1', 0)
+    for (let i = 0; i < 12; i++) swarms.announce(params(9000 + i, 5), '10.0.0.1', 0)
+    const { swarm, self } = swarms.announce(params(8003, 0), '10.0.0.1', 0)
+    const out: SwarmPeer[] = []
+    const seen = new Set<number>()
+    for (let round = 0; round < 500; round++) {
+      swarms.pick(swarm ?? assert.fail('swarm'), self, 5, out)
+      assert.equal(out.length, 5)
+      assert.ok(out.every((p) => !p.seeder), 'five leechers of twelve: no seeder')
+      for (const p of out) seen.add(p.port)
+    }
+    assert.equal(seen.size, 12)
+    // Wanting 15: the 12 leechers first, then 3 of the 7 other seeders (random), never itself.
+    const seeders = new Set<number>()
+    for (let round = 0; round < 500; round++) {
+      swarms.pick(swarm ?? assert.fail('swarm'), self, 15, out)
+      assert.equal(new Set(out).size, 15)
+      assert.deepEqual(out.slice(0, 12).map((p) => p.seeder), Array(12).fill(false))
+      for (const p of out.slice(12)) {
+        assert.ok(p.seeder && p !== self)
+        seeders.add(p.port)
+      }
+    }
+    assert.equal(seeders.size, 7)
+    // Wanting everything: all 19 others.
+    swarms.pick(swarm ?? assert.fail('swarm'), self, 50, out)
+    assert.equal(out.length, 19)
+    assert.ok(!out.includes(self ?? assert.fail('self')))
   })
 
   test('stopped removes the peer and gets no peers; a stopped unknown peer or swarm is harmless', async () => {

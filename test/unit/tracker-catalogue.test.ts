@@ -349,6 +349,23 @@ describe('metainfo: uploaded with /register, served at /torrent/<info hash>', ()
     assert.deepEqual((await get(`/torrent/${x}`)).json, { error: 'No metainfo for this file: no registration uploaded its .torrent' })
   })
 
+  test('a torrent whose name holds a bidirectional control (or a control character) is refused: the catalogue serves it to anyone', async (t) => {
+    // A file name with U+202E is refused by file_name's own check; a torrent named so under a clean file_name by the metainfo's.
+    for (const [name, reason] of [
+      ['photo\u202egpj.exe', 'its file names must not contain Unicode bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)'],
+      ['a\u2067b.bin', 'its file names must not contain Unicode bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)'],
+      ['a\u001b[2Jb.bin', 'its file names must not contain control characters']
+    ] as const) {
+      const created = await torrentOf(t, name, 1000)
+      const r = await register(registrationOf(created, { file_name: 'clean.bin' }))
+      assert.equal(r.status, 400, r.raw)
+      assert.deepEqual(r.json, { error: `Invalid field: metainfo: ${reason}` })
+      assert.equal((await get(`/torrent/${created.infoHash}`)).status, 404)
+    }
+    const fine = await torrentOf(t, 'שלום עולם.txt', 1000)
+    assert.equal((await register(registrationOf(fine, { file_name: 'clean.bin' }))).status, 200, 'right-to-left text itself is fine')
+  })
+
   test('garbage, a mismatch, a wrong size, a missing info_hash or an oversize upload: 400, nothing stored', async (t) => {
     const created = await torrentOf(t, 'c.bin', 50_000)
     const another = await torrentOf(t, 'd.bin', 50_000)

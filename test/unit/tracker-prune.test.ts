@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { setImmediate as flush } from 'node:timers/promises'
 import { createTracker, trackerLimits, type ProbeFn, type Tracker } from '../../src/tracker/index.js'
+import { freePort } from '../helpers/net.js'
 
 const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex')
 const HASH_A = sha1('a')
@@ -250,4 +251,26 @@ test('probeIntervalMs: 0 runs no rounds by itself', async (t) => {
   t.mock.timers.tick(10 * trackerLimits.DEFAULT_PROBE_INTERVAL_MS)
   await flush()
   assert.equal(probe.calls.length, 0)
+})
+
+test('probing 20 peers at once with the default TCP probe emits no MaxListenersExceededWarning (16 probes on one closing signal did)', async (t) => {
+  const warnings: Error[] = []
+  const onWarning = (warning: Error): void => { warnings.push(warning) }
+  process.on('warning', onWarning)
+  t.after(() => { process.off('warning', onWarning) })
+  const tracker = await createTracker({ db: ':memory:', probeIntervalMs: 0 })
+  t.after(() => tracker.close())
+  // Twenty ports on loopback that nothing listens on: every probe is refused at once.
+  const closed = await Promise.all(Array.from({ length: 20 }, async () => await freePort()))
+  for (const port of new Set(closed)) {
+    const r = await tracker.app.inject({ method: 'POST', url: '/register', payload: { file_name: 'f.txt', file_hash: HASH_A, file_size: 10, chunks: [0], ip: '127.0.0.1', port } })
+    assert.equal(r.statusCode, 200, r.body)
+  }
+  const report = await tracker.pruneOnce()
+  assert.equal(report.probed, new Set(closed).size)
+  assert.ok(report.probed > trackerLimits.PROBE_CONCURRENCY, 'more peers than probes at once')
+  // A warning is emitted on a later tick.
+  await flush()
+  await flush()
+  assert.deepEqual(warnings.map((w) => `${w.name}: ${w.message}`), [])
 })

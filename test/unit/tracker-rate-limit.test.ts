@@ -54,6 +54,45 @@ describe('token bucket', () => {
   })
 })
 
+describe('costs known after the request was let in (big replies)', () => {
+  test('spend: a cost past what is left, even past the burst, goes ahead once and puts the client in debt; it waits until the debt is paid', () => {
+    const limiter = new RateLimiter({ burst: 10, perSecond: 2 })
+    assert.equal(limiter.take('10.0.0.1', T0), 0)
+    assert.equal(limiter.spend('10.0.0.1', 14, T0), 0, '9 left, 14 spent: into debt (-5)')
+    assert.equal(limiter.take('10.0.0.1', T0), 3, '6 tokens short at 2/s: 3 s')
+    assert.equal(limiter.spend('10.0.0.1', 1, T0), 3, 'a spend in debt is refused, and takes nothing')
+    assert.equal(limiter.take('10.0.0.1', T0 + 2_500), 1, 'after 2.5 s: 0 tokens, 1 short')
+    assert.equal(limiter.take('10.0.0.1', T0 + 3_000), 0, 'paid off after 3 s')
+    // The debt is at most one burst deep, whatever was spent: at most 2 × burst / perSecond of waiting.
+    assert.equal(limiter.spend('10.0.0.2', 1_000_000, T0), 0)
+    assert.equal(limiter.take('10.0.0.2', T0), 6, '-10 tokens: 11 short at 2/s')
+    assert.equal(limiter.take('10.0.0.2', T0 + 5_500), 0)
+  })
+
+  test('spend refuses requests let in together once the first of them put the client in debt (pipelined, parallel connections)', () => {
+    const limiter = new RateLimiter({ burst: 100, perSecond: 1 })
+    // 16 requests let in at once (16 tokens), then each pays 30 for its reply: the 84 left pay for two, the third goes
+    // into debt (-6), the other 13 are refused before their work is done.
+    assert.equal(takeMany(limiter, '10.0.0.1', 16, T0), 16)
+    let done = 0
+    for (let i = 0; i < 16; i++) if (limiter.spend('10.0.0.1', 30, T0) === 0) done++
+    assert.equal(done, 3)
+    assert.equal(limiter.take('10.0.0.1', T0), 7, '-6 tokens: 7 short, at 1/s')
+  })
+
+  test('charge: a cost after the work (a reply sent) always counts, into debt; spend and charge of an exempt loopback client are free', () => {
+    const limiter = new RateLimiter({ burst: 10, perSecond: 1, exemptLoopback: true })
+    limiter.charge('10.0.0.1', 25, T0)
+    assert.equal(limiter.take('10.0.0.1', T0), 11)
+    limiter.charge('127.0.0.1', 1_000, T0)
+    assert.equal(limiter.spend('127.0.0.1', 1_000, T0), 0)
+    assert.equal(limiter.take('127.0.0.1', T0), 0)
+    limiter.charge('10.0.0.3', 0, T0)
+    limiter.charge('10.0.0.3', -5, T0)
+    assert.equal(takeMany(limiter, '10.0.0.3', 20, T0), 10, 'nothing (or less) costs nothing')
+  })
+})
+
 describe('who is one client', () => {
   test('IPv4: each address has its own budget', () => {
     const limiter = new RateLimiter({ burst: 2, perSecond: 1 })
@@ -128,6 +167,8 @@ describe('options', () => {
     const custom = createRateLimits({ write: { burst: 1, perSecond: 2 } }) ?? assert.fail('limits')
     assert.deepEqual([custom.write.burst, custom.write.perSecond, custom.udp.burst], [1, 2, DEFAULT_RATE_LIMITS.udp.burst])
     assert.equal(createRateLimits(false), undefined)
+    assert.equal(limits.readBytesPerToken, 16 * 1024)
+    assert.equal(createRateLimits({ readBytesPerToken: 0 })?.readBytesPerToken, Infinity, '0: replies cost one request whatever their size')
   })
 
   test('bad values are refused with a clear message', () => {
@@ -137,6 +178,7 @@ describe('options', () => {
     assert.throws(() => new RateLimiter({ burst: 1, perSecond: Number.NaN }), { code: 'ERR_VALIDATION' })
     assert.throws(() => new RateLimiter({ burst: 1, perSecond: 1, maxAddresses: 0 }), { code: 'ERR_VALIDATION' })
     assert.throws(() => createRateLimits({ announce: { burst: -1, perSecond: 1 } }), { message: /announce rate limit burst/ })
+    for (const bad of [-1, 1.5, Number.NaN]) assert.throws(() => createRateLimits({ readBytesPerToken: bad }), { code: 'ERR_VALIDATION', message: /bytes per request/ })
   })
 
   test('the default budgets leave a busy NAT alone: 1,000 clients starting at once, then 30 announces/s for an hour', () => {

@@ -264,6 +264,10 @@ describe('POST /register: every value validated', () => {
     ['file_name with a newline', { file_name: 'a\nb' }, 'Invalid field: file_name: must not contain control characters'],
     ['file_name with DEL', { file_name: 'a\u007fb' }, 'Invalid field: file_name: must not contain control characters'],
     ['file_name with a C1 control', { file_name: 'a\u0085b' }, 'Invalid field: file_name: must not contain control characters'],
+    // Unicode bidirectional controls reorder how a name shows ("Trojan Source"): every one of them is refused.
+    ...['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069', '\u200e', '\u200f', '\u061c'].map((c): [string, Body, string] =>
+      [`file_name with U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`, { file_name: `photo${c}gpj.exe` },
+        'Invalid field: file_name: must not contain Unicode bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C)']),
     ['file_name with an unpaired surrogate', { file_name: 'a\ud800b' }, 'Invalid field: file_name: must be valid Unicode (unpaired surrogate)'],
     ['file_name of 256 bytes', { file_name: 'x'.repeat(256) }, 'Invalid field: file_name: must be at most 255 bytes of UTF-8'],
     ['file_name of 128 two-byte characters', { file_name: 'é'.repeat(128) }, 'Invalid field: file_name: must be at most 255 bytes of UTF-8'],

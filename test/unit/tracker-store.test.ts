@@ -7,8 +7,8 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { buildTrackerApp, createTracker, SCHEMA_VERSION, type Tracker } from '../../src/tracker/index.js'
 import { decodeRanges, encodeRanges, expandRanges, rangesOf } from '../../src/tracker/chunk-ranges.js'
-import { lookupReply } from '../../src/tracker/replies.js'
-import type { StoredPeer } from '../../src/tracker/store.js'
+import { chunkListBytes, lookupReply, planLookup } from '../../src/tracker/replies.js'
+import type { PeerListing } from '../../src/tracker/store.js'
 
 const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex')
 
@@ -128,13 +128,20 @@ test('chunk ranges: runs of consecutive ids, and back', () => {
   assert.throws(() => decodeRanges('x'), RangeError)
 })
 
-test('lookupReply keeps to its budget: peers over the id budget are skipped, later smaller ones still listed', () => {
-  const peer = (port: number, count: number, chunkSize?: number): StoredPeer => ({
-    ip: '10.0.0.1', port, chunks: count === 0 ? [] : [[0, count - 1]], chunkCount: count, registeredAt: 0, updatedAt: 0, probeFailures: 0,
+test('planLookup keeps to its budget: peers over the chunk-list bytes budget are skipped, later smaller ones still listed', () => {
+  // Lists of ids below 10 (a 10 KiB file in 1 KiB chunks): 2 bytes per id ("0,"), plus one for the brackets.
+  const listing = (port: number, count: number, chunkSize?: number): PeerListing => ({
+    id: port, ip: '10.0.0.1', port, chunkCount: count, chunksBytes: encodeRanges(count === 0 ? [] : [[0, count - 1]]).length,
     ...(chunkSize === undefined ? {} : { chunkSize })
   })
+  const texts = new Map([1, 2, 3, 4, 5].map((port) => [port, encodeRanges(port === 4 ? [] : [[0, [6, 7, 4, 0, 1][port - 1] as number - 1]])]))
   const file = { fileHash: sha1('f'), fileName: 'f', fileSize: 10_240, addedAt: 0 }
-  const reply = lookupReply(file, [peer(1, 6), peer(2, 5, 1024), peer(3, 4), peer(4, 0), peer(5, 1)], { maxPeers: 3, maxChunkIds: 10 })
+  const listings = [listing(1, 6), listing(2, 7, 1024), listing(3, 4), listing(4, 0), listing(5, 1)]
+  // 13 + 9 + 2 = 24 bytes fit 24; the 15 bytes of port 2 would not (after 13); port 5's 3 would, but 3 peers are the most.
+  const plan = planLookup(listings, file.fileSize, 'list', { maxPeers: 3, maxChunkBytes: 24 })
+  assert.deepEqual(plan.peers.map((p) => p.port), [1, 3, 4])
+  assert.equal(plan.chunkBytes, 24)
+  const reply = lookupReply(file, plan, (id) => texts.get(id))
   assert.deepEqual(reply, {
     file_hash: sha1('f'),
     file_name: 'f',
@@ -145,5 +152,16 @@ test('lookupReply keeps to its budget: peers over the id budget are skipped, lat
       { ip: '10.0.0.1', port: 4, chunks: [] }
     ]
   })
-  assert.deepEqual(Object.keys(lookupReply(file, [peer(2, 1, 1024)]).peers[0] ?? {}), ['chunk_size', 'chunks', 'ip', 'port'])
+  // What the budget counts is what the reply holds: at most, for lists (ids as wide as the file's last one), exactly for ranges.
+  for (const peer of reply.peers) assert.ok(JSON.stringify(peer.chunks).length <= chunkListBytes(listings[peer.port - 1] as PeerListing, file.fileSize, 'list'))
+  // Ranges: the stored text and its quotes, 5 + 5 + 2 = 12 (port 3's 5 and port 5's 3 would pass it).
+  const ranges = lookupReply(file, planLookup(listings, file.fileSize, 'ranges', { maxPeers: 10, maxChunkBytes: 12 }), (id) => texts.get(id), 'ranges')
+  assert.deepEqual(ranges.peers, [
+    { chunk_ranges: '0-5', ip: '10.0.0.1', port: 1 },
+    { chunk_ranges: '0-6', chunk_size: 1024, ip: '10.0.0.1', port: 2 },
+    { chunk_ranges: '', ip: '10.0.0.1', port: 4 }
+  ])
+  assert.deepEqual(Object.keys(lookupReply(file, planLookup([listing(2, 1, 1024)], file.fileSize, 'list'), () => '0').peers[0] ?? {}), ['chunk_size', 'chunks', 'ip', 'port'])
+  // A peer gone between its listing and the read of its list is left out.
+  assert.deepEqual(lookupReply(file, plan, () => undefined).peers, [])
 })

@@ -6,6 +6,7 @@ import { searchFiles, type CatalogueFile, type CatalogueSearch } from '../../dis
 import { formatBytes } from '../format.js'
 import type { CommandContext } from '../io.js'
 import type { SearchCommandOptions } from '../options.js'
+import { terminalSafe, terminalSafeJson } from '../terminal-safe.js'
 
 /** Widest NAME column; longer names are cut with an ellipsis (the full name is in --json). */
 const MAX_NAME_WIDTH = 48
@@ -20,10 +21,11 @@ export async function searchCommand (text: string | undefined, options: SearchCo
   }
   const result = await searchFiles(options.tracker, search, { signal: ctx.signal })
   if (options.json) {
-    for (const file of result.files) ctx.out(JSON.stringify(file))
+    // One line per file whatever a name holds (JSON escapes newlines), and nothing a terminal would act on.
+    for (const file of result.files) ctx.out(terminalSafeJson(file))
     return 0
   }
-  const what = text === undefined || text === '' ? '' : ` match "${printable(text)}"`
+  const what = text === undefined || text === '' ? '' : ` match "${terminalSafe(text)}"`
   if (result.files.length === 0) {
     ctx.out(result.total === 0 ? `No files${what === '' ? ' in the catalogue' : what}.` : `No files past ${options.offset} (${result.total} in all${what === '' ? '' : ' that' + what}).`)
     return 0
@@ -43,7 +45,8 @@ export async function searchCommand (text: string | undefined, options: SearchCo
  * info hash and magnet link too).
  */
 export function table (files: readonly CatalogueFile[]): string[] {
-  const names = files.map((f) => cut(printable(f.file_name), MAX_NAME_WIDTH))
+  // Names (and hashes) come from the tracker, which may be anyone's: printed inert (terminal-safe.ts).
+  const names = files.map((f) => cut(terminalSafe(f.file_name), MAX_NAME_WIDTH))
   const nameWidth = Math.max(4, ...names.map(width))
   const rows = files.map((f, i) => [
     pad(names[i] ?? '', nameWidth),
@@ -52,7 +55,7 @@ export function table (files: readonly CatalogueFile[]): string[] {
     count(f.leechers, f.info_hash).padStart(8),
     String(f.completed ?? 0).padStart(9),
     String(f.peers_count).padStart(5),
-    f.file_hash
+    terminalSafe(f.file_hash)
   ].join('  '))
   const header = [pad('NAME', nameWidth), 'SIZE'.padStart(10), 'SEEDERS', 'LEECHERS', 'COMPLETED', 'PEERS', 'FILE HASH'].join('  ')
   return [header, ...rows]
@@ -60,11 +63,6 @@ export function table (files: readonly CatalogueFile[]): string[] {
 
 function count (value: number | undefined, infoHash: string | undefined): string {
   return infoHash === undefined ? '-' : String(value ?? 0)
-}
-
-/** A name as it can be shown on a terminal: control characters (which a foreign tracker might send) as '?'. */
-function printable (text: string): string {
-  return text.replace(/\p{Cc}/gu, '?')
 }
 
 /** Characters, not UTF-16 units (an emoji is one). */

@@ -121,10 +121,21 @@ function linksCell (file) {
   return td
 }
 
+/**
+ * Unicode bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C). As text they still reorder
+ * how a name shows (`photo\u202Egpj.exe` reads `photoexe.jpg`); the tracker refuses them in names registered now, but
+ * a catalogue may hold older ones (or come from another tracker), so they are shown as U+FFFD instead.
+ */
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu
+
+function shownName (text) {
+  return text.replace(BIDI_CONTROLS, '\ufffd')
+}
+
 function row (file) {
   const tr = document.createElement('tr')
   if (typeof file.file_hash === 'string') tr.dataset.fileHash = file.file_hash
-  const name = cell(typeof file.file_name === 'string' ? file.file_name : '', 'name')
+  const name = cell(typeof file.file_name === 'string' ? shownName(file.file_name) : '', 'name')
   const hash = document.createElement('span')
   hash.className = 'hash'
   hash.textContent = typeof file.info_hash === 'string' ? `info hash ${file.info_hash}` : (typeof file.file_hash === 'string' ? `file hash ${file.file_hash}` : '')
