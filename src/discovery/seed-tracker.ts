@@ -115,6 +115,14 @@ export class SeedTrackerClient {
     return reply.body as RegisterResult
   }
 
+  /**
+   * Ask our tracker to forget this peer now (it checks the peer no longer accepts connections first); the seed's
+   * server.py has no such route (404), which is not an error: its prober forgets the peer later.
+   */
+  async unregister (endpoint: { ip: string, port: number }, signal?: AbortSignal): Promise<void> {
+    await this.#request('POST', '/unregister', endpoint, signal, [404])
+  }
+
   /** Look a file up by name; `undefined` when the tracker does not know it. */
   async lookupByName (name: string, signal?: AbortSignal): Promise<LookupResult | undefined> {
     const reply = await this.#request('GET', `/lookup?file_name=${encodeURIComponent(name)}&${CHUNK_FORMAT_RANGES}`, undefined, signal, [404])

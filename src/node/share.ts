@@ -22,6 +22,9 @@ import { Announcer, makePeerId } from './announcer.js'
 import { PeerListener } from './peer-listener.js'
 import type { LegacyOutcome } from '../wire/index.js'
 
+/** The unregister call at stop waits at most this (the tracker's probe of a closed port fails at once). */
+const UNREGISTER_TIMEOUT_MS = 1_000
+
 export interface ShareOptions {
   path: string
   /** Port to listen on; 0 picks a free one. */
@@ -74,12 +77,14 @@ export class SharingPeer {
   readonly #listener: PeerListener
   readonly #files: SharedFiles
   readonly #seeding: Seeding | undefined
+  readonly #unregister: (() => Promise<void>) | undefined
 
-  private constructor (info: ShareInfo, listener: PeerListener, files: SharedFiles, seeding: Seeding | undefined) {
+  private constructor (info: ShareInfo, listener: PeerListener, files: SharedFiles, seeding: Seeding | undefined, unregister?: () => Promise<void>) {
     this.info = info
     this.#listener = listener
     this.#files = files
     this.#seeding = seeding
+    this.#unregister = unregister
   }
 
   /** The BitTorrent side of this share (absent for an empty file): uploads, peers. */
@@ -152,7 +157,10 @@ export class SharingPeer {
         await bt.seeding.announcer.start()
       }
       const identity = torrent === undefined ? {} : { infoHash: torrent.infoHash, magnet: torrent.magnet }
-      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, ...identity, pieceLength, chunks, chunkSize, copyPath, listening, registration }, listener, files, bt.seeding)
+      const unregister = async (): Promise<void> => {
+        await new SeedTrackerClient(options.trackerUrl, { timeoutMs: UNREGISTER_TIMEOUT_MS }).unregister({ ip: options.ip, port: listening.port })
+      }
+      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, ...identity, pieceLength, chunks, chunkSize, copyPath, listening, registration }, listener, files, bt.seeding, unregister)
     } catch (err) {
       await stopSeeding(bt.seeding)
       await listener.close()
@@ -162,9 +170,14 @@ export class SharingPeer {
   }
 
   async close (): Promise<void> {
-    await stopSeeding(this.#seeding)
-    await this.#listener.close()
-    await this.#files.close()
+    // The `stopped` announce and the unregistration run side by side, each bounded (1 s), so a tracker that does
+    // not answer delays the end by one of them only. The listener closes before the unregistration: the tracker's
+    // check that this peer is gone then succeeds, and it leaves peers_count at once, not after three failed probes.
+    await Promise.all([stopSeeding(this.#seeding), (async () => {
+      await this.#listener.close()
+      await this.#files.close()
+      if (this.#unregister !== undefined && !('notRegistered' in this.info.registration)) await this.#unregister().catch(() => {})
+    })()])
   }
 }
 

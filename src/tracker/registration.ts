@@ -240,3 +240,13 @@ export function parseRegistration (body: unknown): Registration {
   if (metainfo !== undefined) registration.metainfo = metainfo
   return registration
 }
+
+/** Validates a `/unregister` body: `{ ip, port }` of the peer to forget, checked as `/register` checks them. */
+export function parseUnregister (body: unknown): { ip: string, port: number } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ValidationError('Request body must be a JSON object')
+  const fields = body as Record<string, unknown>
+  for (const name of ['ip', 'port']) {
+    if (!Object.hasOwn(fields, name) || fields[name] === undefined) throw new ValidationError(`Missing field: ${name}`)
+  }
+  return { ip: checkIp(fields.ip), port: checkPort(fields.port) }
+}

@@ -14,8 +14,9 @@ import { CatalogueJoin, linkQueryOf, torrentUrlOf, trackerBaseOf } from './catal
 import { parseCatalogueQuery } from './catalogue-query.js'
 import { searchCatalogue } from './catalogue-search.js'
 import { HttpError } from './http-errors.js'
-import { TRACKER_MAX_PEERS_PER_FILE } from './limits.js'
-import { parseRegistration } from './registration.js'
+import { PROBE_CONNECT_TIMEOUT_MS, TRACKER_MAX_PEERS_PER_FILE } from './limits.js'
+import { tcpProbe, type ProbeFn } from './probe.js'
+import { parseRegistration, parseUnregister } from './registration.js'
 import {
   CHUNK_FORMATS,
   filesEntry,
@@ -38,6 +39,8 @@ export interface SeedRoutesContext {
   completed?: CompletedCounts | undefined
   /** Rate limits by reply size (abuse.ts): a lookup pays for its chunk lists before they are read. None: no limits. */
   replyCosts?: ReplyCosts | undefined
+  /** The liveness check `/unregister` runs on the peer it is asked to forget. */
+  probe?: ProbeFn | undefined
 }
 
 type Query = Record<string, string | string[] | undefined>
@@ -58,7 +61,7 @@ function chunkFormatOf (query: unknown): ChunkFormat {
   return value as ChunkFormat
 }
 
-export function registerSeedRoutes (app: FastifyInstance, { store, swarms, now, completed, replyCosts }: SeedRoutesContext): void {
+export function registerSeedRoutes (app: FastifyInstance, { store, swarms, now, completed, replyCosts, probe }: SeedRoutesContext): void {
   const catalogue = new CatalogueJoin(store, swarms, now, completed)
   const seedersOf = (infoHash: string): number => catalogue.seeders(infoHash)
 
@@ -95,6 +98,21 @@ export function registerSeedRoutes (app: FastifyInstance, { store, swarms, now, 
       ? torrentUrlOf(trackerBaseOf(request), result.infoHash, linkQueryOf(request))
       : undefined
     return registerReply(registration.fileHash, result, catalogue.peersCount(file, result.peersCount), registration.infoHash !== undefined, torrentUrl)
+  })
+
+  /**
+   * Ours: a sharer that stops asks to be forgotten at once rather than after three failed probes. Anyone can send it,
+   * so it is only a request to probe now: a registered peer is removed when it no longer accepts connections (the
+   * sharer closes its listener first), never while it is alive, and the tracker only ever connects to registered
+   * endpoints. The seed's peers never send it.
+   */
+  app.post('/unregister', async (request): Promise<{ message: string, removed: number }> => {
+    const { ip, port } = parseUnregister(request.body)
+    if (!store.isRegistered(ip, port)) return { message: 'Peer not registered', removed: 0 }
+    const startedAt = now()
+    const alive = await (probe ?? tcpProbe)(ip, port, AbortSignal.timeout(PROBE_CONNECT_TIMEOUT_MS))
+    if (alive) return { message: 'Peer still accepts connections: kept', removed: 0 }
+    return { message: 'Peer unregistered', removed: store.recordProbe({ ip, port }, false, startedAt, now(), 1) }
   })
 
   app.get('/lookup', async (request, reply): Promise<LookupReply | FastifyReply> => {

@@ -293,6 +293,7 @@ export class TrackerStore {
         'SELECT id FROM legacy_peers WHERE file_hash = ? AND ip = ? AND port = ?'),
       countPeersOf: db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM legacy_peers WHERE file_hash = ?'),
       countPeers: db.prepare<[], { n: number }>('SELECT COUNT(*) AS n FROM legacy_peers'),
+      endpointRegistered: db.prepare<[string, number], { one: number }>('SELECT 1 AS one FROM legacy_peers WHERE ip = ? AND port = ? LIMIT 1'),
       insertPeer: db.prepare<[string, string, number, string, number, number, number | null, number, number]>(
         `INSERT INTO legacy_peers (file_hash, ip, port, chunks, chunks_bytes, chunk_count, chunk_size, registered_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -543,6 +544,11 @@ export class TrackerStore {
   }
 
   /** Up to `limit` distinct peer endpoints, least recently probed first. */
+  /** Is any file registered at this endpoint? */
+  isRegistered (ip: string, port: number): boolean {
+    return this.#stmt.endpointRegistered.get(ip, port) !== undefined
+  }
+
   endpointsToProbe (limit: number): Endpoint[] {
     return this.#stmt.endpointsToProbe.all(limit)
   }

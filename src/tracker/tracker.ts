@@ -225,7 +225,7 @@ export async function createTracker (options: TrackerOptions): Promise<Tracker> 
     registerOpsRoutes(app, { metrics, log })
     // Private tracker: the JSON routes refuse requests without a valid passkey (hook); announce and scrape check it themselves.
     if (passkeys !== undefined) registerAccessControl(app, passkeys)
-    registerSeedRoutes(app, { store, swarms, now, completed, replyCosts })
+    registerSeedRoutes(app, { store, swarms, now, completed, replyCosts, probe: options.probe ?? tcpProbe })
     registerTorrentRoutes(app, { store })
     registerAnnounceRoutes(app, announces)
     registerHealthRoutes(app, { isClosing: () => closing !== undefined })

@@ -112,3 +112,29 @@ test('download ends within 2 s of "Download complete!" with silent peers in the 
   const ended = await exitsWithin(downloader, 2_000, 'download after its work')
   assert.equal(ended.code, 0, downloader.stderr())
 })
+
+test('a sharer stopped with Ctrl+C leaves the catalogue\'s peers_count at once; /unregister never removes a live peer', async (t) => {
+  const dir = tempDir(t, 'p2p-unregister-')
+  const { url } = await startTracker(dir, t)
+  const peersCount = async (): Promise<number> => {
+    const files = (await (await fetch(`${url}/files`)).json()) as { files: Array<{ peers_count: number }> }
+    return files.files[0]?.peers_count ?? -1
+  }
+  writeFileSync(join(dir, 'kept.bin'), randomBytes(10_000))
+  const sharer = cli(['share', join(dir, 'kept.bin'), '--port', '0', '--host', '127.0.0.1', '--tracker', url], { cwd: dir, t })
+  const port = Number((await sharer.waitFor(/Listening for chunk requests on [\d.]+:(\d+)/))[1])
+  await sharer.waitFor(/Press Ctrl\+C/)
+  assert.equal(await peersCount(), 1)
+  // Anyone may ask; a peer that still accepts connections is kept. Malformed bodies are a 400 with a reason.
+  const live = await fetch(`${url}/unregister`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ip: '127.0.0.1', port }) })
+  assert.deepEqual(await live.json(), { message: 'Peer still accepts connections: kept', removed: 0 })
+  for (const body of ['{"ip":"127.0.0.1"}', '{"ip":"no","port":1}', '[1]', '{"ip":"127.0.0.1","port":70000}']) {
+    const bad = await fetch(`${url}/unregister`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+    assert.equal(bad.status, 400, body)
+    assert.ok(typeof ((await bad.json()) as { error?: unknown }).error === 'string', body)
+  }
+  assert.equal(await peersCount(), 1)
+  sharer.kill('SIGINT')
+  assert.equal((await exitsWithin(sharer, 2_000, 'share after Ctrl+C')).code, 0)
+  assert.equal(await peersCount(), 0)
+})
