@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { tempDir } from '../helpers/files.js'
 import { cli, runCli, startTracker } from '../helpers/process.js'
 import { freePort } from '../helpers/net.js'
+import { scrape } from '../../src/discovery/index.js'
 
 async function torrentOf (dir: string, name: string, size: number, tracker: string): Promise<{ torrent: string, infoHash: string, data: Buffer }> {
   const data = randomBytes(size)
@@ -68,6 +69,18 @@ test('a magnet whose tracker refuses fails with the tracker\'s reason, exit 3, n
   assert.equal(r.code, 3, r.stderr)
   assert.match(r.stderr, /refused: Unknown passkey/)
   assert.equal(existsSync(join(dir, 'out')), false, 'the output folder of a failed download is not created')
+})
+
+test('a magnet whose metadata never comes tells its tracker it stopped: no phantom leecher stays behind', async (t) => {
+  const dir = tempDir(t, 'p2p-waits-')
+  const { url } = await startTracker(dir, t)
+  const infoHash = 'cd'.repeat(20)
+  const r = await download(dir, `magnet:?xt=urn:btih:${infoHash}&tr=${encodeURIComponent(`${url}/announce`)}`, [])
+  assert.equal(r.code, 5, r.stderr)
+  // The lookup announced `started` (a leecher); `stopped` took it off again. A tracker forgets an empty swarm's
+  // hash or reports it with zeros: either way no leecher is left.
+  const stats = (await scrape(`${url}/announce`, [infoHash])).get(infoHash)
+  assert.equal(stats?.incomplete ?? 0, 0, JSON.stringify(stats))
 })
 
 test('a torrent whose only peer never answers fails with exit 6 after --stall-timeout, not in silence', async (t) => {
