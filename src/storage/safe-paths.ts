@@ -83,6 +83,9 @@ export async function pathKind (path: string): Promise<'missing' | 'link' | 'dir
  * `ERR_OUTPUT_EXISTS` and the verified download is left at `from`.
  */
 export async function moveIntoPlace (from: string, to: string, overwrite: boolean): Promise<void> {
+  // Checked, then renamed: Node has no renameat2(RENAME_NOREPLACE), so something created at `to` in the instant
+  // between the two would be replaced. Only a local process racing us could do that; a download refuses an
+  // existing target before it starts fetching as well.
   const kind = await pathKind(to)
   if (kind !== 'missing') {
     if (!overwrite) throw existsRefused(to, `the verified download is kept at ${from}`)
