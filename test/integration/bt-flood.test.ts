@@ -12,12 +12,11 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { bencode, Bitfield } from '../../src/content/index.js'
-import { PeerListener } from '../../src/node/index.js'
-import { PieceStore } from '../../src/storage/index.js'
-import { fetchMetadata, Transfer, type PeerSession } from '../../src/swarm/index.js'
+import { fetchMetadata, type PeerSession, type Transfer } from '../../src/swarm/index.js'
 import { decodeMetadataMessage, encode, encodeHandshake, encodeMetadataMessage, MessageDecoder } from '../../src/wire/index.js'
 import { MAX_UNSENT_BYTES } from '../../src/wire/bt/connection.js'
 import { tempDir } from '../helpers/files.js'
+import { startTestPeer, withDeadline, type TestPeer } from '../helpers/bt-peer.js'
 
 const PIECE = 64 * 1024
 const SIZE = 4 * 1024 * 1024
@@ -35,42 +34,11 @@ function torrent (): Torrent {
   return { data, hashes, info, infoHash: createHash('sha1').update(info).digest() }
 }
 
-async function startPeer (t: TestContext, dir: string, name: string, tor: Torrent, seed: boolean): Promise<{ transfer: Transfer, port: number, path: string }> {
+async function startPeer (t: TestContext, dir: string, name: string, tor: Torrent, seed: boolean): Promise<TestPeer & { path: string }> {
   const path = join(dir, name)
   if (seed) writeFileSync(path, tor.data)
-  const store = PieceStore.open([{ path, length: SIZE }], PIECE, seed ? 'read' : 'write')
-  const ref: { transfer?: Transfer } = {}
-  const listener = new PeerListener({
-    host: '127.0.0.1',
-    port: 0,
-    source: { size: () => undefined, readInto: async () => {} },
-    dialect: 'published',
-    torrents: (hash) => hash.equals(tor.infoHash) ? ref.transfer : undefined
-  })
-  const { port } = await listener.listen()
-  const pieces = SIZE / PIECE
-  const transfer = new Transfer({
-    infoHash: tor.infoHash,
-    pieceHashes: tor.hashes,
-    pieceLength: PIECE,
-    totalLength: SIZE,
-    store,
-    have: seed ? Bitfield.full(pieces) : new Bitfield(pieces),
-    peerId: randomBytes(20),
-    listenPort: port,
-    metadata: tor.info,
-    seed
-  })
-  ref.transfer = transfer
-  transfer.start()
-  t.after(async () => { transfer.close(); await listener.close(); store.close() })
-  return { transfer, port, path }
-}
-
-async function withDeadline<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms) })
-  try { return await Promise.race([p, deadline]) } finally { clearTimeout(timer) }
+  const peer = await startTestPeer(t, { path, length: SIZE, pieceLength: PIECE, infoHash: tor.infoHash, hashes: tor.hashes, metadata: tor.info, seed })
+  return { ...peer, path }
 }
 
 /** Our side of a connection, once its handshake is in (bounded wait). */

@@ -5,59 +5,16 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Bitfield } from '../../src/content/index.js'
-import { PeerListener } from '../../src/node/index.js'
-import { PieceStore } from '../../src/storage/index.js'
-import { Transfer } from '../../src/swarm/index.js'
 import { tempDir } from '../helpers/files.js'
+import { pieceHashes, startTestPeer, withDeadline, type TestPeer, type TestPeerOptions } from '../helpers/bt-peer.js'
 
 const PIECE = 256 * 1024
 
-function pieceHashes (data: Buffer, pieceLength: number): Buffer {
-  const out: Buffer[] = []
-  for (let o = 0; o < data.length; o += pieceLength) out.push(createHash('sha1').update(data.subarray(o, o + pieceLength)).digest())
-  return Buffer.concat(out)
-}
-
-interface Peer { transfer: Transfer, port: number, listener: PeerListener }
-
-async function startPeer (t: TestContext, opts: { path: string, data: Buffer, seed: boolean, infoHash: Buffer, hashes: Buffer, keepSeeding?: boolean, onBanned?: (peer: string, reason: string) => void }): Promise<Peer> {
-  const pieceCount = Math.ceil(opts.data.length / PIECE)
-  const store = PieceStore.open([{ path: opts.path, length: opts.data.length }], PIECE, opts.seed ? 'read' : 'write')
-  const ref: { transfer?: Transfer } = {}
-  const listener = new PeerListener({
-    host: '127.0.0.1',
-    port: 0,
-    source: { size: () => undefined, readInto: async () => {} },
-    dialect: 'published',
-    torrents: (hash) => hash.equals(opts.infoHash) ? ref.transfer : undefined
-  })
-  const { port } = await listener.listen()
-  const transfer = new Transfer({
-    infoHash: opts.infoHash,
-    pieceHashes: opts.hashes,
-    pieceLength: PIECE,
-    totalLength: opts.data.length,
-    store,
-    have: opts.seed ? Bitfield.full(pieceCount) : new Bitfield(pieceCount),
-    peerId: randomBytes(20),
-    listenPort: port,
-    seed: opts.seed || opts.keepSeeding === true,
-    ...(opts.onBanned === undefined ? {} : { onBanned: opts.onBanned })
-  })
-  ref.transfer = transfer
-  transfer.start()
-  t.after(async () => { transfer.close(); await listener.close(); store.close() })
-  return { transfer, port, listener }
-}
-
-async function withDeadline<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms) })
-  try { return await Promise.race([p, deadline]) } finally { clearTimeout(timer) }
+function startPeer (t: TestContext, opts: Omit<TestPeerOptions, 'length' | 'pieceLength'> & { data: Buffer }): Promise<TestPeer> {
+  return startTestPeer(t, { ...opts, length: opts.data.length, pieceLength: PIECE })
 }
 
 test('one seed, one downloader: every piece arrives, verified, written once', async (t) => {

@@ -5,63 +5,34 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { connect } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Bitfield } from '../../src/content/index.js'
-import { PeerListener } from '../../src/node/index.js'
-import { PieceStore } from '../../src/storage/index.js'
-import { RateLimiter, Transfer, type PeerSession } from '../../src/swarm/index.js'
+import { RateLimiter, type PeerSession } from '../../src/swarm/index.js'
 import { encode, encodeHandshake } from '../../src/wire/index.js'
 import { tempDir } from '../helpers/files.js'
+import { pieceHashes, startTestPeer, type TestPeer, type TestPeerOptions } from '../helpers/bt-peer.js'
 
 const PIECE = 64 * 1024
 const BLOCK = 16 * 1024
 const SIZE = 4 * 1024 * 1024
 
-async function startPeer (t: TestContext, opts: { path: string, data: Buffer, seed: boolean, infoHash: Buffer, hashes: Buffer, uploadLimit?: RateLimiter, onBanned?: (peer: string) => void }): Promise<{ transfer: Transfer, port: number }> {
-  const pieces = SIZE / PIECE
-  const store = PieceStore.open([{ path: opts.path, length: SIZE }], PIECE, opts.seed ? 'read' : 'write')
-  const ref: { transfer?: Transfer } = {}
-  const listener = new PeerListener({
-    host: '127.0.0.1',
-    port: 0,
-    source: { size: () => undefined, readInto: async () => {} },
-    dialect: 'published',
-    torrents: (hash) => hash.equals(opts.infoHash) ? ref.transfer : undefined
-  })
-  const { port } = await listener.listen()
-  const transfer = new Transfer({
-    infoHash: opts.infoHash,
-    pieceHashes: opts.hashes,
-    pieceLength: PIECE,
-    totalLength: SIZE,
-    store,
-    have: opts.seed ? Bitfield.full(pieces) : new Bitfield(pieces),
-    peerId: randomBytes(20),
-    listenPort: port,
-    seed: opts.seed,
-    ...(opts.uploadLimit === undefined ? {} : { uploadLimit: opts.uploadLimit }),
-    ...(opts.onBanned === undefined ? {} : { onBanned: opts.onBanned })
-  })
-  ref.transfer = transfer
-  transfer.start()
-  t.after(async () => { transfer.close(); await listener.close(); store.close() })
-  return { transfer, port }
+function startPeer (t: TestContext, opts: Omit<TestPeerOptions, 'length' | 'pieceLength'>): Promise<TestPeer> {
+  return startTestPeer(t, { ...opts, length: SIZE, pieceLength: PIECE })
 }
 
 test('unrequested junk blocks pushed while a slow honest seed serves: discarded, not counted, the honest seed never banned', async (t) => {
   const dir = tempDir(t)
   const data = randomBytes(SIZE)
   writeFileSync(join(dir, 'seed.bin'), data)
-  const hashes = Buffer.concat(Array.from({ length: SIZE / PIECE }, (_, i) => createHash('sha1').update(data.subarray(i * PIECE, (i + 1) * PIECE)).digest()))
+  const hashes = pieceHashes(data, PIECE)
   const infoHash = randomBytes(20)
   // 1.5 MiB/s: the download takes a few seconds, pieces stay half-filled long enough for the junk to meet them.
-  const seed = await startPeer(t, { path: join(dir, 'seed.bin'), data, seed: true, infoHash, hashes, uploadLimit: new RateLimiter(1.5 * 1024 * 1024) })
+  const seed = await startPeer(t, { path: join(dir, 'seed.bin'), seed: true, infoHash, hashes, uploadLimit: new RateLimiter(1.5 * 1024 * 1024) })
   const bans: string[] = []
-  const leech = await startPeer(t, { path: join(dir, 'leech.bin'), data, seed: false, infoHash, hashes, onBanned: (peer) => { bans.push(peer) } })
+  const leech = await startPeer(t, { path: join(dir, 'leech.bin'), seed: false, infoHash, hashes, onBanned: (peer) => { bans.push(peer) } })
 
   // The pusher: says it has nothing (so it is asked for nothing) and sends junk for blocks 1-3 of every piece.
   const socket = connect({ host: '127.0.0.1', port: leech.port })
