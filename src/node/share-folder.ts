@@ -4,11 +4,11 @@
  * is not registered in the catalogue: peers reach it through its magnet link (or a .torrent `create` writes), which
  * name the same info hash as `create FOLDER` with the same tracker.
  */
-import { Bitfield, createMetainfo, magnetLink, type ParsedInfo } from '../content/index.js'
+import { createMetainfo, magnetLink } from '../content/index.js'
 import { announceUrl, passkeyParam, trackerBaseUrl } from '../discovery/index.js'
 import { PieceStore } from '../storage/index.js'
-import { Transfer, type RateLimiter } from '../swarm/index.js'
-import { Announcer, makePeerId } from './announcer.js'
+import type { RateLimiter, Transfer } from '../swarm/index.js'
+import { startSeeding, stopSeeding, type Seeding } from './seeding.js'
 import { PeerListener } from './peer-listener.js'
 
 export interface ShareFolderOptions {
@@ -36,17 +36,17 @@ export interface SharedFolderInfo {
 
 export class SharedFolder {
   readonly info: SharedFolderInfo
-  readonly transfer: Transfer
   readonly #listener: PeerListener
-  readonly #store: PieceStore
-  readonly #announcer: Announcer
+  readonly #seeding: Seeding
 
-  private constructor (info: SharedFolderInfo, listener: PeerListener, transfer: Transfer, store: PieceStore, announcer: Announcer) {
+  private constructor (info: SharedFolderInfo, listener: PeerListener, seeding: Seeding) {
     this.info = info
     this.#listener = listener
-    this.transfer = transfer
-    this.#store = store
-    this.#announcer = announcer
+    this.#seeding = seeding
+  }
+
+  get transfer (): Transfer {
+    return this.#seeding.transfer
   }
 
   static async start (options: ShareFolderOptions): Promise<SharedFolder> {
@@ -72,17 +72,23 @@ export class SharedFolder {
       ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit })
     })
     const listening = await listener.listen()
-    const store = PieceStore.open(created.files.map(f => ({ path: f.path, length: f.length })), info.pieceLength, 'read')
-    const peerId = makePeerId()
-    const transfer = seedingTransfer(info, store, peerId, listening.port, options)
-    holder.transfer = transfer
-    transfer.start()
-    const announcer = new Announcer({ trackers: [announce], transfer, peerId, port: listening.port, totalLength: info.totalSize, ...(options.onLog === undefined ? {} : { onLog: options.onLog }) })
+    const seeding = startSeeding({
+      store: PieceStore.open(created.files.map(f => ({ path: f.path, length: f.length })), info.pieceLength, 'read'),
+      infoHash: info.infoHash,
+      info: info.raw,
+      pieces: info.pieces,
+      pieceLength: info.pieceLength,
+      totalLength: info.totalSize,
+      port: listening.port,
+      trackerUrl: announce,
+      uploadLimit: options.uploadLimit,
+      onLog: options.onLog
+    })
+    holder.transfer = seeding.transfer
     try {
-      await announcer.start()
+      await seeding.announcer.start()
     } catch (err) {
-      transfer.close()
-      store.close()
+      await stopSeeding(seeding)
       await listener.close()
       throw err
     }
@@ -94,7 +100,7 @@ export class SharedFolder {
       infoHash: info.infoHash,
       magnet: magnetLink({ infoHash: info.infoHash, name: info.name, trackers: [announce] }),
       listening
-    }, listener, transfer, store, announcer)
+    }, listener, seeding)
   }
 
   get stats (): PeerListener['stats'] {
@@ -102,26 +108,6 @@ export class SharedFolder {
   }
 
   async close (): Promise<void> {
-    await this.#announcer.stop()
-    this.transfer.close()
-    this.#store.close()
-    await this.#listener.close()
+    await Promise.all([stopSeeding(this.#seeding), this.#listener.close()])
   }
-}
-
-function seedingTransfer (info: ParsedInfo, store: PieceStore, peerId: Buffer, port: number, options: ShareFolderOptions): Transfer {
-  return new Transfer({
-    infoHash: Buffer.from(info.infoHash, 'hex'),
-    pieceHashes: info.pieces,
-    pieceLength: info.pieceLength,
-    totalLength: info.totalSize,
-    store,
-    have: Bitfield.full(info.pieceCount),
-    peerId,
-    listenPort: port,
-    metadata: info.raw,
-    seed: true,
-    ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit }),
-    ...(options.onLog === undefined ? {} : { onLog: options.onLog })
-  })
 }

@@ -10,7 +10,7 @@
 import { stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import {
-  Bitfield, chunkCount, DIALECT_CHUNK_SIZE, encodeInfo, encodeMetainfo, hashContent, infoHashOf, magnetLink, pathProblem, pieceLengthFor,
+  chunkCount, DIALECT_CHUNK_SIZE, encodeInfo, encodeMetainfo, hashContent, infoHashOf, magnetLink, pathProblem, pieceLengthFor,
   type LegacyDialect
 } from '../content/index.js'
 import { announceUrl, passkeyParam, SeedTrackerClient, trackerBaseUrl, type RegisterResult } from '../discovery/index.js'
@@ -18,7 +18,7 @@ import { TRACKER_MAX_METAINFO_BYTES } from '../tracker/limits.js'
 import { StorageError, systemErrorCode, TrackerError } from '../errors.js'
 import { PieceStore, saveCopy, SharedFiles } from '../storage/index.js'
 import { Transfer, type RateLimiter } from '../swarm/index.js'
-import { Announcer, makePeerId } from './announcer.js'
+import { startSeeding, stopSeeding, type Seeding } from './seeding.js'
 import { PeerListener } from './peer-listener.js'
 import type { LegacyOutcome } from '../wire/index.js'
 
@@ -64,12 +64,6 @@ export interface ShareInfo {
    * shared over BitTorrent alone, why not.
    */
   registration: RegisterResult | { notRegistered: string }
-}
-
-interface Seeding {
-  transfer: Transfer
-  store: PieceStore
-  announcer: Announcer
 }
 
 export class SharingPeer {
@@ -153,7 +147,18 @@ export class SharingPeer {
       })
       const copyPath = await saveCopy(options.path, options.libraryDir, digest.sha1, digest.size)
       if (torrent !== undefined) {
-        bt.seeding = startSeeding(options, torrent.infoHash, torrent.info, hashed.pieces, pieceLength, digest.size, listening.port)
+        bt.seeding = startSeeding({
+          store: PieceStore.open([{ path: options.path, length: digest.size }], pieceLength, 'read'),
+          infoHash: torrent.infoHash,
+          info: torrent.info,
+          pieces: hashed.pieces,
+          pieceLength,
+          totalLength: digest.size,
+          port: listening.port,
+          trackerUrl: options.trackerUrl,
+          uploadLimit: options.uploadLimit,
+          onLog: options.onLog
+        })
         await bt.seeding.announcer.start()
       }
       const identity = torrent === undefined ? {} : { infoHash: torrent.infoHash, magnet: torrent.magnet }
@@ -179,44 +184,6 @@ export class SharingPeer {
       if (this.#unregister !== undefined && !('notRegistered' in this.info.registration)) await this.#unregister().catch(() => {})
     })()])
   }
-}
-
-/** Seed the file over BitTorrent: a complete transfer over the original path, announced to the tracker. */
-function startSeeding (options: ShareOptions, infoHash: string, info: Buffer, pieces: Buffer, pieceLength: number, size: number, port: number): Seeding {
-  const store = PieceStore.open([{ path: options.path, length: size }], pieceLength, 'read')
-  const pieceCount = Math.ceil(size / pieceLength)
-  const peerId = makePeerId()
-  const transfer = new Transfer({
-    infoHash: Buffer.from(infoHash, 'hex'),
-    pieceHashes: pieces,
-    pieceLength,
-    totalLength: size,
-    store,
-    have: Bitfield.full(pieceCount),
-    peerId,
-    listenPort: port,
-    metadata: info,
-    seed: true,
-    ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit }),
-    ...(options.onLog === undefined ? {} : { onLog: options.onLog })
-  })
-  transfer.start()
-  const announcer = new Announcer({
-    trackers: [announceUrl(options.trackerUrl)],
-    transfer,
-    peerId,
-    port,
-    totalLength: size,
-    ...(options.onLog === undefined ? {} : { onLog: options.onLog })
-  })
-  return { transfer, store, announcer }
-}
-
-async function stopSeeding (seeding: Seeding | undefined): Promise<void> {
-  if (seeding === undefined) return
-  await seeding.announcer.stop()
-  seeding.transfer.close()
-  seeding.store.close()
 }
 
 /**
