@@ -120,8 +120,8 @@ Exit codes: 0 ok, 2 usage, 3 tracker unreachable, 4 file not found, 5 no peers,
     })
 
   program.command('share')
-    .description('share a file: hash it, register it with the tracker, serve its chunks')
-    .argument('<file>', 'file to share')
+    .description('share a file: hash it, register it with the tracker, serve its chunks; or a folder, as a multi-file torrent over BitTorrent only')
+    .argument('<file>', 'file (or folder) to share')
     .option('-p, --port <n>', 'port to serve chunks on (0: any free port)', parsePort, SHARE_DEFAULTS.port)
     .option('--host <addr>', 'address to bind', SHARE_DEFAULTS.host)
     .option('--ip <addr>', 'address to register with the tracker (default: 127.0.0.1 for a loopback tracker, else this machine\'s LAN address)')
