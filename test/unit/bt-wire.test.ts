@@ -1,9 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
+import { connect, createServer, type AddressInfo } from 'node:net'
 import {
   decodeExtendedHandshake, decodeHandshake, decodeMetadataMessage, encode, encodeExtendedHandshake, encodeHandshake,
-  encodeMessage, encodeMetadataMessage, MessageDecoder, type Message
+  encodeMessage, encodeMetadataMessage, MessageDecoder, PeerWire, type Message
 } from '../../src/wire/index.js'
 
 type Event = Message | { type: 'piece', index: number, begin: number, block: Buffer }
@@ -99,4 +100,50 @@ test('ut_metadata messages (BEP 9): request, data with its trailing bytes, rejec
   assert.throws(() => decodeMetadataMessage(Buffer.from('d8:msg_typei7e5:piecei0ee')), { code: 'ERR_BAD_METADATA' })
   assert.throws(() => decodeMetadataMessage(Buffer.from('d8:msg_typei0ee')), { code: 'ERR_BAD_METADATA' })
   assert.throws(() => decodeMetadataMessage(Buffer.concat([Buffer.from('d8:msg_typei1e5:piecei0e10:total_sizei99999ee'), Buffer.alloc(16385)])), { code: 'ERR_BAD_METADATA' })
+})
+
+test('a decoder stopped by a message hands over nothing after it, not even the rest of the same read', () => {
+  const events: Message[] = []
+  const decoder: MessageDecoder = new MessageDecoder({
+    onMessage: (m) => { events.push(m); if (m.type === 'have') decoder.stop() },
+    onBlockStart: () => {},
+    onBlockData: () => {},
+    onBlockEnd: () => {}
+  }, { maxBitfieldBytes: 16 })
+  decoder.push(Buffer.concat([encode.interested(), encode.have(7), encode.bitfield(Buffer.from([0xff])), encode.unchoke()]))
+  assert.deepEqual(events, [{ type: 'interested' }, { type: 'have', index: 7 }])
+})
+
+test('a connection closed by one of its messages applies none of the messages after it in the same read', async (t) => {
+  const server = createServer((s) => { s.on('error', () => {}) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => { server.close() })
+  const socket = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port })
+  socket.on('error', () => {})
+  await new Promise<void>((resolve) => socket.once('connect', () => { resolve() }))
+  const seen: string[] = []
+  const infoHash = randomBytes(20)
+  const wire: PeerWire = new PeerWire({
+    socket,
+    direction: 'out',
+    local: { infoHash, peerId: randomBytes(20), extensions: { extended: true, fast: true, dht: false } },
+    maxBitfieldBytes: 16,
+    now: Date.now
+  }, {
+    onHandshake: () => ({ accept: true }),
+    onReady: () => {},
+    // A have for a piece that does not exist: the owner closes the connection, as PeerSession does.
+    onMessage: (m) => { seen.push(m.type); if (m.type === 'have') wire.close('have out of range') },
+    onBlockStart: () => { seen.push('block') },
+    onBlockData: () => {},
+    onBlockEnd: () => {},
+    onDrain: () => {},
+    onReceived: () => {},
+    onClose: () => { seen.push('closed') }
+  })
+  wire.receive(Buffer.concat([
+    encodeHandshake({ infoHash, peerId: randomBytes(20), extensions: { extended: true, fast: true, dht: false } }),
+    encode.have(99_999), encode.bitfield(Buffer.from([0xff])), encode.piece(0, 0, Buffer.alloc(16)), encode.unchoke()
+  ]))
+  assert.deepEqual(seen, ['have', 'closed'])
 })

@@ -194,6 +194,7 @@ export class PeerWire {
   close (reason: string): void {
     if (this.#closed) return
     this.#closed = true
+    this.#decoder.stop()
     this.socket.destroy()
     this.#handler.onClose(reason)
   }

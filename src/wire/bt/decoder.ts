@@ -46,6 +46,7 @@ export class MessageDecoder {
   #payload: Buffer | undefined
   #remaining = 0
   #blockOffset = 0
+  #stopped = false
 
   constructor (handler: WireHandler, limits: DecoderLimits) {
     this.#handler = handler
@@ -62,10 +63,18 @@ export class MessageDecoder {
     return this.#phase === Phase.Length && this.#have === 0
   }
 
+  /**
+   * Hand nothing more to the handler, not even the rest of the read being decoded: a connection closed by one of its
+   * messages (a protocol error, a ban) must not have the messages after it applied to a peer that is gone.
+   */
+  stop (): void {
+    this.#stopped = true
+  }
+
   push (data: Uint8Array): void {
     let pos = 0
     const end = data.length
-    while (pos < end) {
+    while (pos < end && !this.#stopped) {
       switch (this.#phase) {
         case Phase.Length: {
           const take = Math.min(4 - this.#have, end - pos)
