@@ -137,3 +137,12 @@ test('download prints a torrent\'s name inert: no ESC, no C1 control, no bidi co
   assert.ok(download.stdout.startsWith('Already downloaded: ') && download.stdout.includes(`${shown} (every piece verified, nothing fetched)`), download.stdout)
   assert.equal(download.stdout.trim().split('\n').length, 1, `one line: ${download.stdout}`)
 })
+
+test('create prints a file\'s own name inert too: a name with ESC, a newline and a bidi control', async (t) => {
+  const dir = tempDir(t)
+  writeFileSync(join(dir, EVIL_NAME), CONTENT)
+  const made = await runCli(['create', EVIL_NAME, '-o', 'out.torrent'], { cwd: dir })
+  assert.equal(made.code, 0, made.stderr)
+  assert.deepEqual(terminalControls(made.stdout), [], `create stdout holds no terminal control: ${JSON.stringify(made.stdout)}`)
+  assert.ok(made.stdout.split('\n').includes(`Name: ${terminalSafe(EVIL_NAME)}`))
+})

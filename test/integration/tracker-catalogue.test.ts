@@ -6,6 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
+import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { parseMetainfo } from '../../src/content/index.js'
 import { SeedTrackerClient } from '../../src/discovery/index.js'
@@ -106,4 +107,21 @@ test('tracker remove takes a file and its peers out while the tracker runs; a re
   await stopProcess(first.proc)
   const second = await startTracker(dir, t)
   await check(second.url)
+})
+
+test('tracker remove prints a stored name inert: an ESC sequence in a name from an older database does nothing', async (t) => {
+  const dir = tempDir(t)
+  const db = join(dir, 'tracker.db')
+  const { url, proc } = await startTracker(dir, t)
+  const file = await randomFile(dir, 'plain.bin', 5_000)
+  await new SeedTrackerClient(url).register({ file_name: 'plain.bin', file_hash: file.sha1, file_size: 5_000, chunks: [0], chunk_size: 1024 * 1024, ip: '127.0.0.1', port: 6000 })
+  await stopProcess(proc)
+  // Today's tracker refuses control characters in names; a database written before it did may hold them.
+  const sqlite = new Database(db)
+  sqlite.prepare('UPDATE files SET file_name = ? WHERE file_hash = ?').run('evil\x1b[2Jname.bin', file.sha1)
+  sqlite.close()
+  const removed = await runCli(['tracker', 'remove', file.sha1, '--db', db], { cwd: dir })
+  assert.equal(removed.code, 0, removed.stderr)
+  assert.ok(!removed.stdout.includes('\x1b'), JSON.stringify(removed.stdout))
+  assert.match(removed.stdout, /^Removed evil.\[2Jname\.bin \(file hash /)
 })

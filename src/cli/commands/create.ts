@@ -7,6 +7,7 @@ import { StorageError, systemErrorCode } from '../../errors.js'
 import { formatBytes } from '../format.js'
 import type { CommandContext } from '../io.js'
 import { CREATE_DEFAULT_TRACKERS, type CreateCommandOptions } from '../options.js'
+import { terminalSafe } from '../terminal-safe.js'
 
 export async function createCommand (path: string, options: CreateCommandOptions, ctx: CommandContext): Promise<number> {
   const source = resolve(path)
@@ -37,7 +38,7 @@ export async function createCommand (path: string, options: CreateCommandOptions
 
   const { info } = created
   ctx.out(`Created: ${options.out ?? relative(process.cwd(), out)}`)
-  ctx.out(`Name: ${info.name}`)
+  ctx.out(`Name: ${terminalSafe(info.name)}`)
   ctx.out(`Size: ${formatBytes(info.totalSize)} (${info.totalSize} bytes) in ${info.files.length} file(s)`)
   ctx.out(`Pieces: ${info.pieceCount} × ${formatBytes(info.pieceLength)}`)
   if (isPrivate) ctx.out(`Private: yes (BEP 27: peers from its trackers only${options.private ? '' : '; the tracker URL carries a passkey'})`)

@@ -8,6 +8,7 @@ import { P2PError, ValidationError } from '../../errors.js'
 import { TrackerStore } from '../../tracker/store.js'
 import type { CommandContext } from '../io.js'
 import type { TrackerRemoveOptions } from '../options.js'
+import { terminalSafe } from '../terminal-safe.js'
 
 export async function trackerRemoveCommand (hash: string, options: TrackerRemoveOptions, ctx: CommandContext): Promise<number> {
   if (!isHex40(hash)) throw new ValidationError(`Not a file hash or info hash: ${hash} (40 hexadecimal characters)`)
@@ -21,6 +22,6 @@ export async function trackerRemoveCommand (hash: string, options: TrackerRemove
   if (removed === undefined) throw new P2PError('ERR_NOT_FOUND', `No file with hash ${hash.toLowerCase()} in ${options.db}`)
   const { file, peersRemoved } = removed
   const hashes = `file hash ${file.fileHash}${file.infoHash === undefined ? '' : `, info hash ${file.infoHash}`}`
-  ctx.out(`Removed ${file.fileName} (${hashes}) and its ${peersRemoved} registered peer${peersRemoved === 1 ? '' : 's'} from ${options.db}.`)
+  ctx.out(`Removed ${terminalSafe(file.fileName)} (${hashes}) and its ${peersRemoved} registered peer${peersRemoved === 1 ? '' : 's'} from ${options.db}.`)
   return 0
 }
