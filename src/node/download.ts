@@ -176,7 +176,7 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
     ref.transfer = transfer
     transfer.start()
     options.onStart?.({ protocol: 'bittorrent', chunks: info.pieceCount, peers: btPeers.length + legacyOnly.length, legacyPeers: legacyOnly.length, path })
-    transfer.addPeers(btPeers)
+    transfer.addPeers(btPeers, 'catalogue')
     transfer.addLegacyPeers(legacyOnly, { fileHash, ...pick(options, ['connectTimeoutMs', 'idleTimeoutMs']) })
     announcer = new Announcer({
       trackers: [announceUrl(options.trackerUrl)], transfer, peerId, port, totalLength: info.totalSize, ...pick(options, ['onLog'])

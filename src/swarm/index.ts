@@ -9,3 +9,4 @@ export { LegacySource, LEGACY_SOURCE_WORKERS, type LegacySourceOptions } from '.
 export { RateMeter } from './rate.js'
 export { fetchMetadata, METADATA_PEER_TIMEOUT_MS, type MetadataFetchOptions } from './metadata-fetch.js'
 export { RateLimiter, type LimiterClock } from './rate-limiter.js'
+export { CandidateList, DIAL_RETRY_BASE_MS, DIAL_RETRY_MAX_MS, MAX_CANDIDATES, MAX_DIAL_FAILURES, type Candidate, type PeerSource } from './candidates.js'

@@ -13,6 +13,7 @@ import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, type Handshake, type Mov
 import type { LegacyPeer } from '../discovery/index.js'
 import { LegacySource, type LegacySourceOptions, type RegionHost } from './legacy-source.js'
 import { blockKey, PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
+import { CandidateList, type PeerSource } from './candidates.js'
 import { PiecePicker, type BlockRef } from './picker.js'
 import type { RateLimiter } from './rate-limiter.js'
 
@@ -47,16 +48,6 @@ const HAVE_DELAY_MS = 20
 const TICK_MS = 250
 /** Connect timeout for outbound connections (then HANDSHAKE_TIMEOUT_MS for the handshake, IDLE_TIMEOUT_MS after). */
 export const CONNECT_TIMEOUT_MS = 10_000
-/**
- * A peer we dialled that failed (connect error or timeout, no handshake in time, a refused handshake) is not dialled
- * again before 30 s, doubling with each failure in a row up to 30 min; after 8 failures (an hour of trying) this
- * transfer gives up on it. Without this, every re-announce (30 s) dialled the same silent peers again.
- */
-export const DIAL_RETRY_BASE_MS = 30_000
-export const DIAL_RETRY_MAX_MS = 30 * 60_000
-export const MAX_DIAL_FAILURES = 8
-/** Failed peers remembered per transfer; past it the least recently failed is forgotten (and may be dialled again). */
-export const MAX_FAILED_PEERS = 1_000
 
 /** Socket reads of outbound connections land here; every byte is copied out before the callback returns. */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
@@ -135,8 +126,8 @@ export class Transfer implements TransferContext, RegionHost {
   readonly #wires = new Set<PeerWire>()
   /** Outbound connections by the peer key dialled, handshaken or not, until they close. */
   readonly #outbound = new Map<string, PeerWire>()
-  /** Peers whose dial failed, least recently failed first: not dialled before `retryAt` (Infinity: given up). */
-  readonly #failedDials = new Map<string, { failures: number, retryAt: number }>()
+  /** Peers we could dial, by source, with their failures and back-off; dialled whenever there is room. */
+  readonly candidates = new CandidateList()
   /** Every peer (BitTorrent after its handshake, or legacy) this transfer has worked with. */
   readonly #met = new Set<string>()
   #timer: NodeJS.Timeout | undefined
@@ -238,19 +229,28 @@ export class Transfer implements TransferContext, RegionHost {
   }
 
   /**
-   * Dial peers (from a tracker, a lookup, or by hand). Known, banned and excess peers are skipped, and so are peers
-   * whose last dial failed until their retry time (DIAL_RETRY_BASE_MS, doubling).
+   * Offer peers (from a tracker, a lookup, a magnet, or by hand) as candidates; they are dialled while there is room
+   * for connections, the rest wait their turn (CandidateList: back-off after failures, bounded). Ourselves and
+   * banned peers are skipped.
    */
-  addPeers (list: Array<{ host: string, port: number }>): void {
-    const now = this.#now()
+  addPeers (list: Array<{ host: string, port: number }>, source: PeerSource = 'tracker'): void {
+    if (this.#closed) return
     for (const { host, port } of list) {
-      if (this.#closed || this.complete && !this.seeding) return
-      const id = peerKey(host, port)
-      if (this.peers.has(id) || this.#dialing.has(id) || this.#outbound.has(id) || this.#isBanned(host, port)) continue
       if (port === this.listenPort && isLocal(host)) continue
-      if ((this.#failedDials.get(id)?.retryAt ?? 0) > now) continue
-      if (this.connections >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER)) return
-      this.#dial(host, port, id)
+      if (this.#isBanned(host, port)) continue
+      this.candidates.add(peerKey(host, port), host, port, source)
+    }
+    this.#connectMore()
+  }
+
+  /** Dial candidates while there is room for connections (and something to fetch or a seed to be). */
+  #connectMore (): void {
+    if (this.#closed || (this.complete && !this.seeding)) return
+    const max = this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER
+    if (this.connections >= max) return
+    for (const c of this.candidates.ready(this.#now(), (c) => this.peers.has(c.key) || this.#isBanned(c.host, c.port))) {
+      this.#dial(c.host, c.port, c.key)
+      if (this.connections >= max) return
     }
   }
 
@@ -432,12 +432,13 @@ export class Transfer implements TransferContext, RegionHost {
       onread: { buffer: READ_BUFFER, callback: (n: number, buf: Buffer) => { if (wire !== undefined) this.#received(wire, buf.subarray(0, n)); return true } }
     })
     this.#dialing.set(id, socket)
+    this.candidates.busy(id)
     // Until 'connect' the socket is ours alone; after it, the wire handles errors and closing (and its own timeouts).
     const notConnected = (): void => {
       clearTimeout(timer)
       if (this.#dialing.get(id) !== socket) return
       this.#dialing.delete(id)
-      if (!this.#closed) this.#dialFailed(id)
+      if (!this.#closed) { this.#dialFailed(id); this.#connectMore() }
     }
     const timer = setTimeout(() => { notConnected(); socket.destroy() }, CONNECT_TIMEOUT_MS)
     socket.once('connect', () => {
@@ -451,14 +452,10 @@ export class Transfer implements TransferContext, RegionHost {
     socket.once('close', () => { if (wire === undefined) notConnected() })
   }
 
-  /** A dial failed: no new dial to this peer before its retry time; given up after MAX_DIAL_FAILURES. */
+  /** A dial failed (or ended before its handshake): the candidate backs off, or is given up on (CandidateList). */
   #dialFailed (id: string): void {
     this.dialsFailed++
-    const failures = (this.#failedDials.get(id)?.failures ?? 0) + 1
-    this.#failedDials.delete(id)
-    if (this.#failedDials.size >= MAX_FAILED_PEERS) this.#failedDials.delete(this.#failedDials.keys().next().value as string)
-    const retryAt = failures >= MAX_DIAL_FAILURES ? Infinity : this.#now() + Math.min(DIAL_RETRY_MAX_MS, DIAL_RETRY_BASE_MS * 2 ** (failures - 1))
-    this.#failedDials.set(id, { failures, retryAt })
+    this.candidates.failed(id, this.#now())
   }
 
   /**
@@ -470,7 +467,7 @@ export class Transfer implements TransferContext, RegionHost {
     if (wire.direction !== 'out' || this.#outbound.get(id) !== wire) return
     this.#outbound.delete(id)
     if (this.#closed) return
-    if (session !== undefined && this.peers.get(session.id) === session) this.#failedDials.delete(id)
+    if (session !== undefined && this.peers.get(session.id) === session) this.candidates.ended(id, this.#now())
     else this.#dialFailed(id)
   }
 
@@ -493,6 +490,7 @@ export class Transfer implements TransferContext, RegionHost {
         if (existing !== undefined) return { accept: false, reason: 'already connected' }
         this.peers.set(session.id, session)
         this.#met.add(session.id)
+        if (direction === 'out') this.candidates.connected(session.id)
         return { accept: true }
       },
       onReady: () => { session?.start() },
@@ -515,6 +513,8 @@ export class Transfer implements TransferContext, RegionHost {
       onClose: (reason) => {
         this.#untrack(wire, session, peerKey(host, port))
         if (session !== undefined) this.closed(session, reason)
+        // A connection's room goes to the next candidate.
+        this.#connectMore()
       }
     })
     this.#wires.add(wire)
@@ -698,6 +698,8 @@ export class Transfer implements TransferContext, RegionHost {
       peer.fillRequests(now)
     }
     if (now - this.#lastRechoke >= RECHOKE_INTERVAL_MS) this.#rechoke(now)
+    // Candidates whose back-off has run out, or that waited for room.
+    this.#connectMore()
   }
 
   /**

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Bitfield } from '../../src/content/index.js'
 import { PieceStore } from '../../src/storage/index.js'
 import { fetchMetadata, Transfer } from '../../src/swarm/index.js'
-import { DIAL_RETRY_BASE_MS } from '../../src/swarm/transfer.js'
+import { DIAL_RETRY_BASE_MS } from '../../src/swarm/index.js'
 import { HANDSHAKE_TIMEOUT_MS } from '../../src/wire/index.js'
 import { tempDir } from '../helpers/files.js'
 import { freePort } from '../helpers/net.js'
@@ -78,16 +78,15 @@ test('silent peers offered again and again: bounded connections, closed at the h
   assert.deepEqual(acceptedBy(peers), [...first.map(() => 1), ...rest.map(() => 0)], 'each of the first peers dialled once, the others not at all')
   assert.equal(transfer.dialing, cap, 'all of them still waiting for a handshake')
 
-  // Past the handshake deadline every one of them is closed.
+  // Past the handshake deadline every one of them is closed, and the peers that waited for room (candidates) are
+  // dialled in their place, with no announce in between.
   clock.now += HANDSHAKE_TIMEOUT_MS + 1
-  await pollUntil('the silent connections closed', () => openAt(peers) === 0 && transfer.connections === 0 ? true : undefined,
-    { timeoutMs: 5_000, intervalMs: 20, describe: () => `${openAt(peers)} open at the servers, ${transfer.connections} in the transfer` })
+  await pollUntil('the silent connections closed, the waiting peers dialled', () => openAt(first) === 0 && openAt(rest) === rest.length ? true : undefined,
+    { timeoutMs: 5_000, intervalMs: 20, describe: () => `${openAt(first)} of the first open at the servers, ${openAt(rest)} of the rest` })
   assert.equal(transfer.dialsFailed, cap)
 
-  // The next announce: the failed peers wait for their back-off; only the peers never tried are dialled.
+  // The next announce: the failed peers wait for their back-off.
   transfer.addPeers(list)
-  await pollUntil('the untried peers accepted', () => openAt(rest) === rest.length ? true : undefined,
-    { timeoutMs: 5_000, intervalMs: 20, describe: () => `accepted ${acceptedBy(peers).join(',')}` })
   await sleep(50)
   assert.deepEqual(acceptedBy(peers), peers.map(() => 1), 'no failed peer redialled before its back-off')
   clock.now += HANDSHAKE_TIMEOUT_MS + 1
@@ -103,7 +102,8 @@ test('silent peers offered again and again: bounded connections, closed at the h
 
   // close() closes the connections still waiting for a handshake, and those still connecting.
   clock.now += HANDSHAKE_TIMEOUT_MS + 1
-  await pollUntil('the redialled connections closed', () => openAt(peers) === 0 ? true : undefined, { timeoutMs: 5_000, intervalMs: 20 })
+  // (The later ones' back-off ends at that moment too: they are dialled again in their place.)
+  await pollUntil('the redialled connections closed', () => openAt(first) === 0 ? true : undefined, { timeoutMs: 5_000, intervalMs: 20 })
   clock.now += DIAL_RETRY_BASE_MS
   transfer.addPeers(list)
   assert.ok(transfer.dialing > 0, 'some dials under way')
@@ -150,4 +150,23 @@ test('a metadata fetch from silent peers, aborted, closes every connection it op
   await assert.rejects(fetching, { code: 'ERR_ABORTED' })
   await pollUntil('nothing open at the servers', () => openAt(peers) === 0 ? true : undefined,
     { timeoutMs: 5_000, intervalMs: 20, describe: () => `${openAt(peers)} open` })
+})
+
+test('peers offered past the connection cap wait as candidates and are dialled as connections free up, without a re-offer', async (t) => {
+  const peers: Silent[] = []
+  for (let i = 0; i < 5; i++) peers.push(await silentPeer(t))
+  const { transfer, clock } = downloader(t, 2)
+  transfer.addPeers(peers.map(p => ({ host: '127.0.0.1', port: p.port })))
+  assert.equal(transfer.candidates.size, 5, 'every peer is kept')
+  await pollUntil('the first two accepted', () => openAt(peers) === 2 ? true : undefined, { timeoutMs: 5_000, intervalMs: 20 })
+  assert.deepEqual(acceptedBy(peers), [1, 1, 0, 0, 0])
+  // Their handshake deadline passes: their room goes to the next two candidates, with no announce in between.
+  clock.now += HANDSHAKE_TIMEOUT_MS + 1
+  await pollUntil('the next two accepted', () => peers[2]?.accepted === 1 && peers[3]?.accepted === 1 ? true : undefined,
+    { timeoutMs: 5_000, intervalMs: 20, describe: () => `accepted ${acceptedBy(peers).join(',')}` })
+  clock.now += HANDSHAKE_TIMEOUT_MS + 1
+  await pollUntil('and the last', () => peers[4]?.accepted === 1 ? true : undefined,
+    { timeoutMs: 5_000, intervalMs: 20, describe: () => `accepted ${acceptedBy(peers).join(',')}` })
+  assert.ok(transfer.connections <= 2)
+  assert.deepEqual(acceptedBy(peers).slice(0, 2), [1, 1], 'the failed ones wait for their back-off')
 })
