@@ -12,6 +12,7 @@ import { LEGACY_PEER_MAX_FAILURES } from '../constants.js'
 import type { LegacyPeer } from '../discovery/index.js'
 import { P2PError } from '../errors.js'
 import { fetchChunk, type FetchChunkOptions, type Throttle } from '../wire/index.js'
+import type { Peer } from './peer.js'
 
 /** GET_CHUNK fetches in flight per legacy peer (the Python server answers each connection on its own thread). */
 export const LEGACY_SOURCE_WORKERS = 4
@@ -46,10 +47,13 @@ export interface LegacySourceOptions {
 
 interface Region { first: number, last: number, offset: number, length: number, chunks: number[], claimed: number[] }
 
-export class LegacySource {
+export class LegacySource implements Peer {
   readonly id: string
   readonly host: string
   readonly port: number
+  readonly protocol = 'get-chunk'
+  /** The seed's protocol has no peer id. */
+  readonly peerId = undefined
   readonly chunkSize: number
   strikes = 0
   failures = 0
@@ -102,6 +106,10 @@ export class LegacySource {
     if (this.stopped) return
     this.#stopReason = reason
     this.#stop.abort()
+  }
+
+  disconnect (reason: string): void {
+    this.stop(reason)
   }
 
   async #worker (): Promise<void> {

@@ -9,6 +9,7 @@ import {
   METADATA_PIECE_SIZE, OUR_EXTENSIONS, type MetadataMessage, type Message, type PeerWire
 } from '../wire/index.js'
 import type { BlockRef } from './picker.js'
+import type { Peer } from './peer.js'
 import { RateMeter } from './rate.js'
 
 /** Requests from a peer we queue at most (our BEP 10 `reqq`); more are rejected (fast) or dropped. */
@@ -51,10 +52,11 @@ export function blockKey (index: number, begin: number): number {
   return index * 1024 + begin / 16384
 }
 
-export class PeerSession {
+export class PeerSession implements Peer {
   readonly id: string
   readonly host: string
   readonly port: number
+  readonly protocol = 'bittorrent'
   readonly wire: PeerWire
   readonly downloadRate: RateMeter
   readonly uploadRate: RateMeter
@@ -97,6 +99,15 @@ export class PeerSession {
     this.uploadRate = new RateMeter(now)
     // BEP 6 is on when both ends set the bit; we always do.
     this.fast = wire.remote?.extensions.fast === true
+  }
+
+  /** The peer id of its handshake. */
+  get peerId (): Buffer | undefined {
+    return this.wire.remote?.peerId
+  }
+
+  disconnect (reason: string): void {
+    this.wire.close(reason)
   }
 
   /** After both handshakes: say what we have (BEP 6 shortcuts when both speak fast) and our extensions. */

@@ -14,6 +14,7 @@ import type { LegacyPeer } from '../discovery/index.js'
 import { LegacySource, type LegacySourceOptions, type RegionHost } from './legacy-source.js'
 import { blockKey, PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
 import { CandidateList, type PeerSource } from './candidates.js'
+import type { Peer } from './peer.js'
 import { PiecePicker, type BlockRef } from './picker.js'
 import type { RateLimiter } from './rate-limiter.js'
 
@@ -84,13 +85,11 @@ export interface TransferOptions extends TransferEvents {
   downloadLimit?: RateLimiter
 }
 
-/** Whoever delivered a block: a BitTorrent peer, or a legacy peer fetched with GET_CHUNK. */
-type BlockSource = PeerSession | LegacySource
 
 interface ActiveBuffer {
   data: Buffer
   /** Which peer delivered each block. */
-  blockPeers: Array<BlockSource | undefined>
+  blockPeers: Array<Peer | undefined>
 }
 
 export class Transfer implements TransferContext, RegionHost {
@@ -118,7 +117,7 @@ export class Transfer implements TransferContext, RegionHost {
   readonly #now: () => number
   readonly #buffers = new Map<number, ActiveBuffer>()
   /** Failed pieces of several contributors, oldest first: each block's digest and who sent it. */
-  readonly #failed = new Map<number, { digests: Buffer, blockPeers: Array<BlockSource | undefined> }>()
+  readonly #failed = new Map<number, { digests: Buffer, blockPeers: Array<Peer | undefined> }>()
   readonly #pool: Buffer[] = []
   /** Outbound sockets still connecting, by peer key: destroyed on close(). */
   readonly #dialing = new Map<string, Socket>()
@@ -347,7 +346,7 @@ export class Transfer implements TransferContext, RegionHost {
     this.picker.requestDropped(block.index, block.begin)
   }
 
-  blockTarget (peer: BlockSource, index: number, begin: number, length: number): Buffer | undefined {
+  blockTarget (peer: Peer, index: number, begin: number, length: number): Buffer | undefined {
     if (index >= this.pieceCount || begin % BLOCK_SIZE !== 0 || length !== Math.min(BLOCK_SIZE, this.picker.pieceSize(index) - begin)) {
       this.#log(peer, `unexpected block ${index}:${begin}+${length}`)
       return undefined
@@ -361,11 +360,11 @@ export class Transfer implements TransferContext, RegionHost {
     return active.data.subarray(begin, begin + length)
   }
 
-  blockReceived (peer: BlockSource, index: number, begin: number, length: number): void {
+  blockReceived (peer: Peer, index: number, begin: number, length: number): void {
     const { status, pieceDone } = this.picker.blockReceived(index, begin)
     if (status !== 'new') return
     this.downloaded += length
-    if (peer instanceof LegacySource) this.downloadedWithGetChunk += length
+    if (peer.protocol === 'get-chunk') this.downloadedWithGetChunk += length
     const active = this.#buffers.get(index)
     if (active !== undefined) active.blockPeers[begin / BLOCK_SIZE] = peer
     // Endgame: whoever else was asked for this block need not send it.
@@ -602,11 +601,11 @@ export class Transfer implements TransferContext, RegionHost {
     }
     this.hashFailures++
     this.picker.pieceFailed(index)
-    const contributors = [...new Set(active.blockPeers.filter((p): p is BlockSource => p !== undefined))]
+    const contributors = [...new Set(active.blockPeers.filter((p): p is Peer => p !== undefined))]
     this.#o.onPieceFailed?.(index, contributors.map(p => p.id))
     if (contributors.length === 1) {
       // Unambiguous: one peer sent every block.
-      this.#strike(contributors[0] as BlockSource, `piece ${index} failed its SHA-1 check (all blocks from this peer)`)
+      this.#strike(contributors[0] as Peer, `piece ${index} failed its SHA-1 check (all blocks from this peer)`)
       this.#releaseBuffer(active.data)
     } else {
       // Several peers filled it: remember each block's digest; when a good copy arrives, the blocks that differ name
@@ -654,17 +653,16 @@ export class Transfer implements TransferContext, RegionHost {
     }
   }
 
-  #strike (peer: BlockSource, reason: string): void {
+  #strike (peer: Peer, reason: string): void {
     peer.strikes++
     this.#log(peer, `strike ${peer.strikes}/${BAN_STRIKES}: ${reason}`)
     const key = banKey(peer.host, peer.port)
     if (peer.strikes < BAN_STRIKES || this.banned.has(key)) return
     const why = `${peer.strikes} pieces failed their SHA-1 check because of this peer's data (last: ${reason})`
     this.banned.set(key, why)
-    if (peer instanceof PeerSession && peer.wire.remote !== undefined) this.#bannedIds.add(peer.wire.remote.peerId.toString('hex'))
+    if (peer.peerId !== undefined) this.#bannedIds.add(peer.peerId.toString('hex'))
     this.#o.onBanned?.(peer.id, why)
-    if (peer instanceof LegacySource) { peer.stop(`banned: ${why}`); return }
-    peer.wire.close(`banned: ${why}`)
+    peer.disconnect(`banned: ${why}`)
   }
 
   #isBanned (host: string, port: number): boolean {
@@ -734,7 +732,7 @@ export class Transfer implements TransferContext, RegionHost {
     if (this.#pool.length < Math.max(4, SPARE_PIECE_BYTES / this.#o.pieceLength)) this.#pool.push(buf)
   }
 
-  #log (peer: BlockSource | undefined, message: string): void {
+  #log (peer: Peer | undefined, message: string): void {
     this.#o.onLog?.(peer === undefined ? message : `${peer.id}: ${message}`)
   }
 }
