@@ -2,7 +2,8 @@ export {
   downloadLegacy,
   type LegacyDownloadOptions, type LegacyDownloadResult, type LegacyProgress, type LegacyDownloadEvent
 } from './legacy-download.js'
-export { Transfer, MAX_PEERS_PER_TRANSFER, UPLOAD_SLOTS, BAN_STRIKES, type TransferOptions, type TransferEvents } from './transfer.js'
+export { Transfer, MAX_PEERS_PER_TRANSFER, UPLOAD_SLOTS, BAN_STRIKES, type TransferOptions, type TransferEvents, type TransferEventMap } from './transfer.js'
+export { TypedEmitter, type EventMap } from './emitter.js'
 export { PiecePicker, ENDGAME_MAX_DUPLICATES, type BlockRef, type PickerOptions } from './picker.js'
 export { PeerSession } from './peer-session.js'
 export { LegacySource, LEGACY_SOURCE_WORKERS, type LegacySourceOptions } from './legacy-source.js'

@@ -15,6 +15,7 @@ import { LegacySource, type LegacySourceOptions, type RegionHost } from './legac
 import { blockKey, PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
 import { CandidateList, type PeerSource } from './candidates.js'
 import type { Peer } from './peer.js'
+import { TypedEmitter, type EventMap } from './emitter.js'
 import { PiecePicker, type BlockRef } from './picker.js'
 import type { RateLimiter } from './rate-limiter.js'
 
@@ -53,6 +54,21 @@ export const CONNECT_TIMEOUT_MS = 10_000
 /** Socket reads of outbound connections land here; every byte is copied out before the callback returns. */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
 
+/**
+ * What a transfer tells whoever follows it (`transfer.events.on(...)`). `progress` is throttled: at most once a tick
+ * (250 ms) while something changed, and at once when a peer comes or goes or the transfer completes, never once per
+ * block.
+ */
+export interface TransferEventMap extends EventMap {
+  progress: [Transfer]
+  pieceVerified: [index: number]
+  pieceFailed: [index: number, peers: string[]]
+  banned: [peer: string, reason: string]
+  complete: []
+  log: [message: string]
+}
+
+/** The same events as options, for a caller with one listener each (each is added to `events`). */
 export interface TransferEvents {
   onProgress?: (t: Transfer) => void
   onPieceVerified?: (index: number) => void
@@ -113,8 +129,12 @@ export class Transfer implements TransferContext, RegionHost {
   hashFailures = 0
   /** Outbound connections that failed or were dropped before their handshake completed. */
   dialsFailed = 0
+  /** Every event of this transfer, for any number of listeners. */
+  readonly events = new TypedEmitter<TransferEventMap>()
   readonly #o: TransferOptions
   readonly #now: () => number
+  /** Something `progress` reports changed since it was last emitted. */
+  #progressDue = false
   readonly #buffers = new Map<number, ActiveBuffer>()
   /** Failed pieces of several contributors, oldest first: each block's digest and who sent it. */
   readonly #failed = new Map<number, { digests: Buffer, blockPeers: Array<Peer | undefined> }>()
@@ -153,6 +173,13 @@ export class Transfer implements TransferContext, RegionHost {
     if (options.pieceHashes.length !== this.pieceCount * 20) throw new Error(`Transfer: ${options.pieceHashes.length / 20} piece hashes for ${this.pieceCount} pieces`)
     this.picker = new PiecePicker(options.have ?? new Bitfield(this.pieceCount), options.pieceLength, options.totalLength, { sequential: options.sequential ?? false })
     this.seeding = options.seed === true
+    const { onProgress, onPieceVerified, onPieceFailed, onBanned, onComplete, onLog } = options
+    if (onProgress !== undefined) this.events.on('progress', onProgress)
+    if (onPieceVerified !== undefined) this.events.on('pieceVerified', onPieceVerified)
+    if (onPieceFailed !== undefined) this.events.on('pieceFailed', onPieceFailed)
+    if (onBanned !== undefined) this.events.on('banned', onBanned)
+    if (onComplete !== undefined) this.events.on('complete', onComplete)
+    if (onLog !== undefined) this.events.on('log', onLog)
     this.completed = new Promise((resolve, reject) => { this.#completeResolve = resolve; this.#completeReject = reject })
     this.completed.catch(() => {})
     if (this.picker.complete) this.#completeResolve()
@@ -264,16 +291,16 @@ export class Transfer implements TransferContext, RegionHost {
       try {
         source = new LegacySource(this, peer, { ...options, ...(this.#o.downloadLimit === undefined ? {} : { limit: this.#o.downloadLimit }) })
       } catch (err) {
-        this.#o.onLog?.(`legacy peer ${peer.ip}:${peer.port} skipped: ${(err as Error).message}`)
+        this.events.emit('log', `legacy peer ${peer.ip}:${peer.port} skipped: ${(err as Error).message}`)
         continue
       }
       this.legacySources.add(source)
       this.#met.add(source.id)
-      this.#o.onProgress?.(this)
+      this.#emitProgress()
       void source.run().then(() => {
         this.legacySources.delete(source)
         if (source.stopReason !== '' && !this.ended) this.#log(source, `dropped: ${source.stopReason}`)
-        this.#o.onProgress?.(this)
+        this.#emitProgress()
       })
     }
   }
@@ -375,7 +402,9 @@ export class Transfer implements TransferContext, RegionHost {
       if (other.requests.has(key)) other.cancel({ index, begin, length })
     }
     if (pieceDone) this.#verify(index)
-    this.#o.onProgress?.(this)
+    // Reported at the next tick with whatever else arrives meanwhile: an event per block cost the hot path a call
+    // into every listener 65,536 times per GiB.
+    this.#progressDue = true
   }
 
   peerBitfieldChanged (peer: PeerSession, added: number | 'all' | Bitfield, replaced?: Bitfield | 'all'): void {
@@ -410,7 +439,7 @@ export class Transfer implements TransferContext, RegionHost {
     if (peer.has !== undefined) this.picker.removePeer(peer.has)
     if (this.#optimistic === peer) this.#optimistic = undefined
     this.#log(peer, `closed: ${reason}`)
-    this.#o.onProgress?.(this)
+    this.#emitProgress()
   }
 
   log (peer: PeerSession, message: string): void {
@@ -418,7 +447,7 @@ export class Transfer implements TransferContext, RegionHost {
   }
 
   logLine (message: string): void {
-    this.#o.onLog?.(message)
+    this.events.emit('log', message)
   }
 
   // ---- internals ----
@@ -489,6 +518,7 @@ export class Transfer implements TransferContext, RegionHost {
         if (existing !== undefined) return { accept: false, reason: 'already connected' }
         this.peers.set(session.id, session)
         this.#met.add(session.id)
+        this.#progressDue = true
         if (direction === 'out') this.candidates.connected(session.id)
         return { accept: true }
       },
@@ -590,11 +620,12 @@ export class Transfer implements TransferContext, RegionHost {
           if (peer.amInterested) peer.updateInterest()
         }
         this.#scheduleHaves()
-        this.#o.onPieceVerified?.(index)
+        this.#progressDue = true
+        this.events.emit('pieceVerified', index)
         if (this.complete) this.#finish()
         else if (this.#pendingWriteBytes <= MAX_PENDING_WRITE_BYTES) for (const peer of this.peers.values()) peer.fillRequests(this.#now())
       }, (err: unknown) => {
-        this.#o.onLog?.(`cannot write piece ${index}: ${String(err)}`)
+        this.events.emit('log', `cannot write piece ${index}: ${String(err)}`)
         this.#fatal(err)
       })
       return
@@ -602,7 +633,7 @@ export class Transfer implements TransferContext, RegionHost {
     this.hashFailures++
     this.picker.pieceFailed(index)
     const contributors = [...new Set(active.blockPeers.filter((p): p is Peer => p !== undefined))]
-    this.#o.onPieceFailed?.(index, contributors.map(p => p.id))
+    this.events.emit('pieceFailed', index, contributors.map(p => p.id))
     if (contributors.length === 1) {
       // Unambiguous: one peer sent every block.
       this.#strike(contributors[0] as Peer, `piece ${index} failed its SHA-1 check (all blocks from this peer)`)
@@ -661,7 +692,7 @@ export class Transfer implements TransferContext, RegionHost {
     const why = `${peer.strikes} pieces failed their SHA-1 check because of this peer's data (last: ${reason})`
     this.banned.set(key, why)
     if (peer.peerId !== undefined) this.#bannedIds.add(peer.peerId.toString('hex'))
-    this.#o.onBanned?.(peer.id, why)
+    this.events.emit('banned', peer.id, why)
     peer.disconnect(`banned: ${why}`)
   }
 
@@ -675,7 +706,8 @@ export class Transfer implements TransferContext, RegionHost {
       peer.updateInterest()
       if (!this.seeding && (peer.has === 'all' || !peer.peerInterested)) peer.wire.close('download complete')
     }
-    this.#o.onComplete?.()
+    this.#emitProgress()
+    this.events.emit('complete')
   }
 
   #tick (): void {
@@ -696,6 +728,7 @@ export class Transfer implements TransferContext, RegionHost {
       peer.fillRequests(now)
     }
     if (now - this.#lastRechoke >= RECHOKE_INTERVAL_MS) this.#rechoke(now)
+    if (this.#progressDue) this.#emitProgress()
     // Candidates whose back-off has run out, or that waited for room.
     this.#connectMore()
   }
@@ -722,6 +755,11 @@ export class Transfer implements TransferContext, RegionHost {
     }
   }
 
+  #emitProgress (): void {
+    this.#progressDue = false
+    this.events.emit('progress', this)
+  }
+
   #takeBuffer (): Buffer {
     return this.#pool.pop() ?? Buffer.allocUnsafe(this.#o.pieceLength)
   }
@@ -733,7 +771,7 @@ export class Transfer implements TransferContext, RegionHost {
   }
 
   #log (peer: Peer | undefined, message: string): void {
-    this.#o.onLog?.(peer === undefined ? message : `${peer.id}: ${message}`)
+    this.events.emit('log', peer === undefined ? message : `${peer.id}: ${message}`)
   }
 }
 
