@@ -10,7 +10,7 @@ import {
   LEGACY_MAX_CONNECTIONS, LEGACY_MAX_CONNECTIONS_PER_IP, LEGACY_MAX_REQUEST_BYTES, LEGACY_REQUEST_GRACE_MS, LEGACY_REQUEST_TIMEOUT_MS
 } from '../constants.js'
 import { listenError, P2PError } from '../errors.js'
-import { looksComplete, moveToUserBuffer, serveChunkRequest, sniffProtocol, type ChunkSource, type LegacyOutcome, type MovedSocket, type Throttle } from '../wire/index.js'
+import { looksComplete, serveChunkRequest, sniffProtocol, tcpTransport, type ChunkSource, type LegacyOutcome, type MovedSocket, type Throttle } from '../wire/index.js'
 
 export interface PeerListenerOptions {
   host: string
@@ -128,7 +128,7 @@ export class PeerListener {
         socket.off('data', onData)
         clearTimeout(deadline)
         // From here the connection carries pieces: reads go into one shared buffer (PERFORMANCE.md, lesson 1).
-        const moved = moveToUserBuffer(socket)
+        const moved = tcpTransport.adopt(socket)
         if (moved === undefined) { torrent.attachInbound(socket, received); return }
         this.#sockets.delete(socket)
         this.#track(moved.socket, ip)

@@ -6,10 +6,10 @@
  * banned after a few strikes).
  */
 import { createHash } from 'node:crypto'
-import { connect, isIP, type Socket } from 'node:net'
+import { isIP, type Socket } from 'node:net'
 import { Bitfield } from '../content/index.js'
 import type { PieceStore } from '../storage/index.js'
-import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, type Handshake, type MovedSocket } from '../wire/index.js'
+import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, tcpTransport, type Handshake, type MovedSocket, type Transport } from '../wire/index.js'
 import type { LegacyPeer } from '../discovery/index.js'
 import { LegacySource, type LegacySourceOptions, type RegionHost } from './legacy-source.js'
 import { blockKey, PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
@@ -50,9 +50,6 @@ const HAVE_DELAY_MS = 20
 const TICK_MS = 250
 /** Connect timeout for outbound connections (then HANDSHAKE_TIMEOUT_MS for the handshake, IDLE_TIMEOUT_MS after). */
 export const CONNECT_TIMEOUT_MS = 10_000
-
-/** Socket reads of outbound connections land here; every byte is copied out before the callback returns. */
-const READ_BUFFER = Buffer.allocUnsafe(256 * 1024)
 
 /**
  * What a transfer tells whoever follows it (`transfer.events.on(...)`). `progress` is throttled: at most once a tick
@@ -96,6 +93,8 @@ export interface TransferOptions extends TransferEvents {
   seed?: boolean
   maxPeers?: number
   now?: () => number
+  /** How outbound connections are made (default: TCP). */
+  transport?: Transport
   /** Global limits shared by every transfer of the process (`-u`, `-d`). */
   uploadLimit?: RateLimiter
   downloadLimit?: RateLimiter
@@ -454,11 +453,7 @@ export class Transfer implements TransferContext, RegionHost {
 
   #dial (host: string, port: number, id: string): void {
     let wire: PeerWire | undefined
-    const socket = connect({
-      host,
-      port,
-      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Buffer) => { if (wire !== undefined) this.#received(wire, buf.subarray(0, n)); return true } }
-    })
+    const socket = (this.#o.transport ?? tcpTransport).dial(host, port, (data) => { if (wire !== undefined) this.#received(wire, data) })
     this.#dialing.set(id, socket)
     this.candidates.busy(id)
     // Until 'connect' the socket is ours alone; after it, the wire handles errors and closing (and its own timeouts).

@@ -8,6 +8,7 @@ import { Bitfield } from '../../src/content/index.js'
 import { PeerListener } from '../../src/node/index.js'
 import { PieceStore } from '../../src/storage/index.js'
 import { Transfer, type RateLimiter } from '../../src/swarm/index.js'
+import type { Transport } from '../../src/wire/index.js'
 
 export interface TestPeerOptions {
   path: string
@@ -22,6 +23,7 @@ export interface TestPeerOptions {
   /** The info dictionary, served through ut_metadata. */
   metadata?: Buffer
   uploadLimit?: RateLimiter
+  transport?: Transport
   onBanned?: (peer: string, reason: string) => void
 }
 
@@ -51,6 +53,7 @@ export async function startTestPeer (t: TestContext, opts: TestPeerOptions): Pro
     seed: opts.seed || opts.keepSeeding === true,
     ...(opts.metadata === undefined ? {} : { metadata: opts.metadata }),
     ...(opts.uploadLimit === undefined ? {} : { uploadLimit: opts.uploadLimit }),
+    ...(opts.transport === undefined ? {} : { transport: opts.transport }),
     ...(opts.onBanned === undefined ? {} : { onBanned: opts.onBanned })
   })
   ref.transfer = transfer

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { tcpTransport, type Transport } from '../../src/wire/index.js'
 import { tempDir } from '../helpers/files.js'
 import { pieceHashes, startTestPeer, withDeadline, type TestPeer, type TestPeerOptions } from '../helpers/bt-peer.js'
 
@@ -73,4 +74,23 @@ test('a peer serving corrupt pieces is identified and banned; the download compl
   assert.deepEqual(bans.map(b => b.peer), [`127.0.0.1:${liar.port}`], 'the liar, and only the liar, is banned, once')
   assert.match(bans[0]?.reason ?? '', /pieces failed their SHA-1 check because of this peer's data/)
   assert.equal(leech.transfer.peers.has(`127.0.0.1:${liar.port}`), false, 'a banned peer is not let back in')
+})
+
+test('a transfer dials through the transport it is given (the seam MSE/PE and uTP plug into)', async (t) => {
+  const dir = tempDir(t)
+  const data = randomBytes(2 * PIECE + 1234)
+  writeFileSync(join(dir, 'seed.bin'), data)
+  const hashes = pieceHashes(data, PIECE)
+  const infoHash = randomBytes(20)
+  const seed = await startPeer(t, { path: join(dir, 'seed.bin'), data, seed: true, infoHash, hashes })
+  const dialled: string[] = []
+  const counting: Transport = {
+    dial: (host, port, onData) => { dialled.push(`${host}:${port}`); return tcpTransport.dial(host, port, onData) },
+    adopt: tcpTransport.adopt
+  }
+  const leech = await startPeer(t, { path: join(dir, 'leech.bin'), data, seed: false, infoHash, hashes, transport: counting })
+  leech.transfer.addPeers([{ host: '127.0.0.1', port: seed.port }])
+  await withDeadline(leech.transfer.completed, 20_000, 'download')
+  assert.deepEqual(dialled, [`127.0.0.1:${seed.port}`])
+  assert.ok(readFileSync(join(dir, 'leech.bin')).equals(data))
 })
