@@ -44,6 +44,8 @@ export interface TrackerStatus {
   message?: string
   /** Peers its latest answer gave. */
   peers?: number
+  /** When its latest answer (or failure) came, ms since the epoch. */
+  at?: number
 }
 
 export class Announcer {
@@ -96,6 +98,11 @@ export class Announcer {
    */
   async completed (): Promise<void> {
     await this.#round('completed', undefined, undefined, true)
+  }
+
+  /** Announce to every tracker now (a user's "reannounce"), outside the schedule; a busy tracker gets it next. */
+  announceNow (): void {
+    if (!this.#stopped) void this.#round(undefined)
   }
 
   /**
@@ -154,14 +161,14 @@ export class Announcer {
       this.#intervals.set(url, Math.min(MAX_REANNOUNCE_MS, Math.max(MIN_REANNOUNCE_MS, reply.interval * 1000)))
       this.#known.add(url)
       if (event !== 'stopped') {
-        this.#status.set(url, { url, state: 'ok', peers: reply.peers.length })
+        this.#status.set(url, { url, state: 'ok', peers: reply.peers.length, at: Date.now() })
         t.addPeers(reply.peers.map(p => ({ host: p.ip, port: p.port })))
       }
       onAnswer?.()
     } catch (err) {
       if (!this.#abort.signal.aborted) {
         this.#o.onLog?.(`announce to ${url} failed: ${(err as Error).message}`)
-        if (event !== 'stopped') this.#status.set(url, { url, state: err instanceof TrackerFailureError ? 'refused' : 'failed', message: (err as Error).message })
+        if (event !== 'stopped') this.#status.set(url, { url, state: err instanceof TrackerFailureError ? 'refused' : 'failed', message: (err as Error).message, at: Date.now() })
       }
     } finally {
       this.#busy.delete(url)

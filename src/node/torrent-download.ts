@@ -77,8 +77,11 @@ export async function readTorrentFile (path: string): Promise<Metainfo> {
 /** A magnet whose metadata never came tells its trackers it stopped, waiting at most this for each. */
 const STOPPED_TIMEOUT_MS = 1_000
 
+/** What resolving a magnet takes of the download's options. */
+export type MagnetOptions = Pick<TorrentDownloadOptions, 'fallbackTrackers' | 'signal' | 'onLog' | 'onMetadata'>
+
 /** The torrent a magnet link names: peers from its trackers (or the fallback ones), metadata from those peers. */
-async function resolveMagnet (uri: string, options: TorrentDownloadOptions, peerId: Buffer, port: number): Promise<Metainfo> {
+export async function resolveMagnet (uri: string, options: MagnetOptions, peerId: Buffer, port: number): Promise<Metainfo> {
   const magnet = parseMagnet(uri)
   const trackers = magnet.trackers.filter(t => /^(https?|udp):\/\//i.test(t))
   const asked = trackers.length > 0 ? trackers : (options.fallbackTrackers ?? [])

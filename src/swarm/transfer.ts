@@ -17,7 +17,7 @@ import { CandidateList, type PeerSource } from './candidates.js'
 import type { Peer } from './peer.js'
 import { TypedEmitter, type EventMap } from './emitter.js'
 import { PiecePicker, type BlockRef } from './picker.js'
-import type { RateLimiter } from './rate-limiter.js'
+import type { Limit } from './rate-limiter.js'
 
 /** Connections per transfer. */
 export const MAX_PEERS_PER_TRANSFER = 80
@@ -47,7 +47,7 @@ const LIMITED_BURST_BYTES = 64 * 1024
 /** Haves wait at most this long, so that pieces verified close together share a write to each peer. */
 const HAVE_DELAY_MS = 20
 /** Timers, rate estimates and request pipelines are revisited this often (a new peer's rate is known in 0.25 s). */
-const TICK_MS = 250
+export const TICK_MS = 250
 /** Connect timeout for outbound connections (then HANDSHAKE_TIMEOUT_MS for the handshake, IDLE_TIMEOUT_MS after). */
 export const CONNECT_TIMEOUT_MS = 10_000
 
@@ -96,8 +96,8 @@ export interface TransferOptions extends TransferEvents {
   /** How outbound connections are made (default: TCP). */
   transport?: Transport
   /** Global limits shared by every transfer of the process (`-u`, `-d`). */
-  uploadLimit?: RateLimiter
-  downloadLimit?: RateLimiter
+  uploadLimit?: Limit
+  downloadLimit?: Limit
 }
 
 
@@ -151,6 +151,8 @@ export class Transfer implements TransferContext, RegionHost {
   #timer: NodeJS.Timeout | undefined
   #haveTimer: NodeJS.Timeout | undefined
   #pendingWriteBytes = 0
+  /** Piece writes under way: `flushed()` waits for them. */
+  readonly #writes = new Set<Promise<void>>()
   #lastRechoke = 0
   #lastOptimistic = 0
   #optimistic: PeerSession | undefined
@@ -200,8 +202,13 @@ export class Transfer implements TransferContext, RegionHost {
     return (lastFull ? (n - 1) * this.#o.pieceLength + this.picker.pieceSize(this.pieceCount - 1) : n * this.#o.pieceLength)
   }
 
-  start (): void {
-    this.#timer = setInterval(() => { this.#tick() }, TICK_MS)
+  /**
+   * Starts the transfer's clock: a timer of its own every TICK_MS, or none with `{ timer: false }` when its owner (a
+   * session holding many torrents) calls `tick()` from one timer for all of them.
+   */
+  start (options: { timer?: boolean } = {}): void {
+    if (options.timer === false) return
+    this.#timer = setInterval(() => { this.tick() }, TICK_MS)
     this.#timer.unref()
   }
 
@@ -215,6 +222,11 @@ export class Transfer implements TransferContext, RegionHost {
     this.#dialing.clear()
     for (const wire of [...this.#wires]) wire.close('transfer closed')
     for (const source of this.legacySources) source.stop('transfer closed')
+  }
+
+  /** Resolves once every piece write under way has ended (after `close()`: before its store may be closed). */
+  async flushed (): Promise<void> {
+    while (this.#writes.size > 0) await Promise.allSettled([...this.#writes])
   }
 
   /** Outbound connections being set up: connecting, or connected and waiting for the peer's handshake. */
@@ -604,12 +616,13 @@ export class Transfer implements TransferContext, RegionHost {
       // than the network. (Unlike the legacy downloader's, these writes are not serialised: that measured slower
       // here and no smaller, the pieces waiting being what costs memory.)
       this.#pendingWriteBytes += data.length
-      this.#o.store.writePieceAsync(index, data).then(() => {
+      const written = this.#o.store.writePieceAsync(index, data).then(() => {
         this.#pendingWriteBytes -= data.length
         this.picker.pieceVerified(index)
         this.#judgeEarlierFailure(index, data)
         this.#releaseBuffer(active.data)
-        if (this.#closed) return
+        // On disk and verified, also when the transfer closed meanwhile: whoever records resume data counts it.
+        if (this.#closed) { this.events.emit('pieceVerified', index); return }
         for (const peer of this.peers.values()) {
           if (peer.wire.handshaken) peer.sendHave(index)
           if (peer.amInterested) peer.updateInterest()
@@ -620,9 +633,11 @@ export class Transfer implements TransferContext, RegionHost {
         if (this.complete) this.#finish()
         else if (this.#pendingWriteBytes <= MAX_PENDING_WRITE_BYTES) for (const peer of this.peers.values()) peer.fillRequests(this.#now())
       }, (err: unknown) => {
+        if (this.#closed) return
         this.events.emit('log', `cannot write piece ${index}: ${String(err)}`)
         this.#fatal(err)
-      })
+      }).finally(() => { this.#writes.delete(written) })
+      this.#writes.add(written)
       return
     }
     this.hashFailures++
@@ -705,7 +720,9 @@ export class Transfer implements TransferContext, RegionHost {
     this.events.emit('complete')
   }
 
-  #tick (): void {
+  /** Timeouts, rates, pipelines, rechoke and dials: every TICK_MS (by its own timer, or by its session's). */
+  tick (): void {
+    if (this.#closed) return
     const now = this.#now()
     // Connections still waiting for a handshake (in or out) are not peers yet: their handshake deadline runs here.
     for (const wire of this.#wires) if (!wire.handshaken) wire.tick(now)

@@ -1,0 +1,785 @@
+/**
+ * One torrent of a session: its record (what survives a restart), its state, and while active the Transfer, piece
+ * store and announcer that run it. A torrent exists before its metadata (a magnet) and moves through explicit states
+ * (types.ts); the session's scheduler says when it runs (`start`) and when it waits (`stop`), and operations on one
+ * torrent are serialised so that a pause arriving during a check or a metadata fetch ends them cleanly.
+ *
+ * Where its content lives: `<downloadDir>/<name>` once complete (or when shared in place), `<downloadDir>/<name>.part`
+ * (the top name suffixed) while downloading, renamed once every piece is verified.
+ */
+import { createHash } from 'node:crypto'
+import { cp, lstat, mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises'
+import { join, relative } from 'node:path'
+import { Bitfield, encodeMetainfo, parseInfoDict, resolveInside, type ParsedInfo } from '../content/index.js'
+import { P2PError, StorageError, systemErrorCode } from '../errors.js'
+import { moveIntoPlace, PieceStore, type StoreFile } from '../storage/index.js'
+import { LimitPair, RateLimiter, RateMeter, Transfer } from '../swarm/index.js'
+import type { Transport } from '../wire/index.js'
+import { Announcer } from '../node/announcer.js'
+import { resolveMagnet } from '../node/torrent-download.js'
+import type { ResumeStore, TorrentRecord, FileStamp } from './resume-store.js'
+import type { SessionSettings, TorrentDetail, TorrentLimits, TorrentPeer, TorrentState, TorrentSummary } from './types.js'
+
+/** A magnet whose metadata did not come is tried again after this. */
+export const METADATA_RETRY_MS = 30_000
+const PART_SUFFIX = '.part'
+/** Peers given by hand that a torrent remembers for its next start. */
+const MAX_MANUAL_PEERS = 200
+const CREATED_BY = 'p2pshare 0.1.0'
+
+/** What a torrent needs of its session. */
+export interface TorrentHost {
+  readonly peerId: Buffer
+  readonly port: number
+  readonly store: ResumeStore
+  readonly uploadLimit: RateLimiter
+  readonly downloadLimit: RateLimiter
+  readonly transport: Transport | undefined
+  /** Trackers for a magnet that names none (the node's `--tracker`). */
+  readonly fallbackTrackers: readonly string[]
+  settings: () => SessionSettings
+  /** The torrent's state, metadata or completeness changed: tell followers, run the scheduler. */
+  changed: (torrent: Torrent, what: 'state' | 'metadata' | 'complete') => void
+  log: (torrent: Torrent, message: string) => void
+  /** Pieces hashed by a check (for the node's statistics: a restart that re-hashes shows here). */
+  countChecked: (pieces: number) => void
+}
+
+/** Which pieces must be hashed before the torrent may run: none, some (a file changed), or all. */
+type PendingCheck = Set<number> | 'all' | undefined
+
+export class Torrent {
+  readonly record: TorrentRecord
+  readonly #host: TorrentHost
+  info: ParsedInfo | undefined
+  #state: TorrentState
+  #have: Bitfield | undefined
+  #pendingCheck: PendingCheck
+  /** Set once the files were compared with their stamps (at the first start after loading). */
+  #planned = false
+  #transfer: Transfer | undefined
+  #pieceStore: PieceStore | undefined
+  #announcer: Announcer | undefined
+  #run: AbortController | undefined
+  #op: Promise<void> = Promise.resolve()
+  readonly #ownUp: RateLimiter
+  readonly #ownDown: RateLimiter
+  /** downloadedEver / uploadedEver when the current transfer started (its counters add to them). */
+  #baseDown = 0
+  #baseUp = 0
+  #lastDown = 0
+  #lastUp = 0
+  readonly #downRate = new RateMeter(Date.now())
+  readonly #upRate = new RateMeter(Date.now())
+  #haveDirty = false
+  readonly #manualPeers: Array<{ host: string, port: number }> = []
+  /** Bytes this run downloaded (payload, new blocks only): a restart that fetches a verified piece again shows here. */
+  downloadedThisRun = 0
+  uploadedThisRun = 0
+  checkedPieces = 0
+  #checkTotal = 0
+
+  constructor (host: TorrentHost, record: TorrentRecord) {
+    this.#host = host
+    this.record = record
+    this.#ownUp = new RateLimiter(record.limits.uploadLimit ?? 0)
+    this.#ownDown = new RateLimiter(record.limits.downloadLimit ?? 0)
+    this.#state = record.error !== null ? 'error' : record.paused ? 'paused' : record.finished ? 'stopped' : 'queued'
+    if (record.info !== null) {
+      try {
+        this.#setInfo(parseInfoDict(record.info))
+      } catch (err) {
+        this.record.info = null
+        this.#fail(`its metadata could not be read (${(err as Error).message}); it is fetched again from peers`)
+        this.#state = record.paused ? 'paused' : 'queued'
+      }
+    }
+  }
+
+  get id (): number { return this.record.id }
+  get infoHash (): string { return this.record.infoHash }
+  get state (): TorrentState { return this.#state }
+  get transfer (): Transfer | undefined { return this.#transfer }
+  get paused (): boolean { return this.record.paused }
+
+  /** Verified and nothing left to check: a seed. */
+  get complete (): boolean {
+    return this.#have !== undefined && this.#have.complete && this.#pendingCheck === undefined
+  }
+
+  /** Which of the session's queues it waits in: downloads (checking and fetching metadata too) or seeds. */
+  get kind (): 'download' | 'seed' {
+    return this.complete ? 'seed' : 'download'
+  }
+
+  /** Wants to run: not paused, not failed, not finished seeding. */
+  get runnable (): boolean {
+    return !this.record.paused && this.#state !== 'error' && !this.record.finished
+  }
+
+  get active (): boolean {
+    return this.#run !== undefined
+  }
+
+  // ---- lifecycle (serialised) ----
+
+  /** Run it: fetch metadata, check, download or seed, as it needs. */
+  async start (): Promise<void> {
+    await this.#serial(async () => {
+      if (this.#run !== undefined || !this.runnable) return
+      const run = new AbortController()
+      this.#run = run
+      // The long phases (metadata, check) run outside the chain, so that a stop can end them.
+      void this.#activate(run.signal).catch((err: unknown) => {
+        if (run.signal.aborted) return
+        void this.#serial(async () => {
+          await this.#deactivate()
+          this.#fail((err as Error).message)
+        })
+      })
+    })
+  }
+
+  /** Stop running: `queued` (the scheduler's), `paused` (the user's), `stopped` (seed limit reached). */
+  async stop (next: 'queued' | 'paused' | 'stopped'): Promise<void> {
+    await this.#serial(async () => {
+      if (next === 'paused') this.record.paused = true
+      if (next === 'stopped') this.record.finished = true
+      await this.#deactivate()
+      if (this.#state !== 'error' || next === 'paused') this.#setState(next)
+      this.#save()
+    })
+  }
+
+  /** Paused no more (an error is retried); the scheduler starts it when there is room. */
+  async resume (): Promise<void> {
+    await this.#serial(async () => {
+      this.record.paused = false
+      this.record.finished = false
+      if (this.#state === 'error') { this.record.error = null; this.#planned = false }
+      if (this.#run === undefined) this.#setState('queued')
+      this.#save()
+    })
+  }
+
+  /** Hash every piece again. A paused torrent is checked at once and stays paused; a running one restarts with it. */
+  async verify (): Promise<void> {
+    if (this.info === undefined) throw new P2PError('ERR_NOT_READY', 'The torrent has no metadata yet: nothing to verify')
+    await this.#serial(async () => {
+      await this.#deactivate()
+      this.#pendingCheck = 'all'
+      this.#planned = true
+      if (this.runnable) { this.#setState('queued'); return }
+      const wasState = this.#state
+      const run = new AbortController()
+      this.#run = run
+      try {
+        await this.#check(run.signal)
+      } catch (err) {
+        if (!run.signal.aborted) this.#fail((err as Error).message)
+      } finally {
+        this.#run = undefined
+        this.#pieceStore?.close()
+        this.#pieceStore = undefined
+      }
+      if (this.#state === 'checking') this.#setState(wasState === 'checking' ? 'paused' : wasState)
+      this.#save()
+    })
+  }
+
+  reannounce (): void {
+    this.#announcer?.announceNow()
+  }
+
+  /** Peers given by hand (`source` manual): dialled now if it runs, else when it next starts. */
+  addPeers (peers: ReadonlyArray<{ host: string, port: number }>): void {
+    for (const p of peers) if (this.#manualPeers.length < MAX_MANUAL_PEERS) this.#manualPeers.push(p)
+    this.#transfer?.addPeers([...peers], 'manual')
+  }
+
+  /** Per-torrent limits (rates change at once, seed limits at the next tick). */
+  setLimits (limits: Partial<TorrentLimits>): void {
+    Object.assign(this.record.limits, limits)
+    this.#ownUp.setRate(this.record.limits.uploadLimit ?? 0)
+    this.#ownDown.setRate(this.record.limits.downloadLimit ?? 0)
+    this.#save()
+  }
+
+  /** Point at another folder; with `move`, the content goes along (renamed, or copied across file systems). */
+  async setLocation (dir: string, move: boolean): Promise<void> {
+    await this.#serial(async () => {
+      await this.#deactivate()
+      if (move && this.info !== undefined) {
+        for (const suffix of ['', PART_SUFFIX]) {
+          const from = join(this.record.downloadDir, this.info.name + suffix)
+          const to = join(dir, this.info.name + suffix)
+          if (await kindOf(from) === 'missing') continue
+          if (await kindOf(to) !== 'missing') throw new StorageError('ERR_OUTPUT_EXISTS', `${to} already exists; nothing was moved`)
+          await mkdir(dir, { recursive: true })
+          try {
+            await rename(from, to)
+          } catch (err) {
+            if (systemErrorCode(err) !== 'EXDEV') throw new StorageError('ERR_OUTPUT', `Cannot move ${from} to ${to}: ${systemErrorCode(err) ?? String(err)}`)
+            await cp(from, to, { recursive: true, errorOnExist: true, force: false, verbatimSymlinks: true })
+            await rm(from, { recursive: true, force: true })
+          }
+        }
+      } else if (this.info !== undefined) {
+        // Somewhere else, maybe other bytes: what is there is checked before it is trusted.
+        this.#pendingCheck = 'all'
+        this.#planned = true
+      }
+      this.record.downloadDir = dir
+      this.record.stamps = null
+      if (this.#state !== 'error' && this.#state !== 'paused' && this.#state !== 'stopped') this.#setState('queued')
+      this.#save()
+    })
+  }
+
+  /** Stop for good (removal or shutdown): announces stopped, writes what must survive. */
+  async close (): Promise<void> {
+    await this.#serial(async () => {
+      await this.#deactivate()
+      this.#save()
+    })
+  }
+
+  /** Delete the torrent's files (never anything else in its folders, never through a link), and empty folders. */
+  async deleteData (): Promise<void> {
+    if (this.info === undefined) return
+    for (const suffix of ['', PART_SUFFIX]) {
+      const files = this.#files(suffix)
+      for (const f of files) {
+        if (f.padding === true) continue
+        if (await kindOf(f.path) === 'file') await rm(f.path, { force: true })
+      }
+      if (this.info.multiFile) await removeEmptyDirs(join(this.record.downloadDir, this.info.name + suffix))
+    }
+  }
+
+  /** Every TICK_MS from the session's one timer; `second` once a second. */
+  tick (now: number, second: boolean): void {
+    const t = this.#transfer
+    if (t === undefined) return
+    t.tick()
+    if (!second) return
+    const down = t.downloaded - this.#lastDown
+    const up = t.uploaded - this.#lastUp
+    this.#lastDown = t.downloaded
+    this.#lastUp = t.uploaded
+    this.downloadedThisRun += down
+    this.uploadedThisRun += up
+    this.#downRate.add(down)
+    this.#upRate.add(up)
+    this.#downRate.update(now)
+    this.#upRate.update(now)
+    this.record.downloadedEver = this.#baseDown + t.downloaded
+    this.record.uploadedEver = this.#baseUp + t.uploaded
+    if (down + up > 0) this.record.activityAt = now
+    if (this.#state === 'seeding') this.#checkSeedLimits(now)
+  }
+
+  // ---- what the APIs show ----
+
+  summary (): TorrentSummary {
+    const info = this.info
+    const totalSize = info?.totalSize ?? 0
+    const verifiedBytes = this.#verifiedBytes()
+    const downloadRate = this.#transfer === undefined ? 0 : this.#downRate.rate
+    const uploadRate = this.#transfer === undefined ? 0 : this.#upRate.rate
+    const left = totalSize - verifiedBytes
+    let peers = 0
+    let seeds = 0
+    for (const p of this.#transfer?.peers.values() ?? []) {
+      peers++
+      if (p.has === 'all' || (p.has !== undefined && p.has.complete)) seeds++
+    }
+    return {
+      id: this.id,
+      infoHash: this.infoHash,
+      name: this.record.name,
+      state: this.#state,
+      error: this.record.error,
+      hasMetadata: info !== undefined,
+      totalSize,
+      verifiedBytes,
+      leftBytes: left,
+      progress: totalSize === 0 ? 0 : this.#state === 'checking' && this.#checkTotal > 0 ? this.checkedPieces / this.#checkTotal : verifiedBytes / totalSize,
+      pieceCount: info?.pieceCount ?? 0,
+      pieceLength: info?.pieceLength ?? 0,
+      fileCount: info?.files.filter(f => !f.padding).length ?? 0,
+      downloadedEver: this.record.downloadedEver,
+      uploadedEver: this.record.uploadedEver,
+      downloadRate,
+      uploadRate,
+      peers,
+      seeds,
+      eta: this.#state === 'downloading' && downloadRate > 0 ? Math.ceil(left / downloadRate) : null,
+      ratio: totalSize === 0 ? 0 : this.record.uploadedEver / totalSize,
+      downloadDir: this.record.downloadDir,
+      addedAt: this.record.addedAt,
+      doneAt: this.record.doneAt,
+      activityAt: this.record.activityAt,
+      magnet: this.record.magnet,
+      limits: { ...this.record.limits },
+      queuePosition: this.record.queuePosition,
+      isPrivate: info?.private ?? false
+    }
+  }
+
+  detail (): TorrentDetail {
+    const info = this.info
+    const have = this.#currentHave()
+    const files = (info?.files ?? []).filter(f => !f.padding).map((f, index) => ({
+      index,
+      path: f.path,
+      length: f.length,
+      completed: have === undefined || info === undefined ? 0 : bytesVerifiedIn(f.offset, f.length, info, have)
+    }))
+    const t = this.#transfer
+    const peerList: TorrentPeer[] = [...(t?.peers.values() ?? [])].map(p => ({
+      address: p.id,
+      client: p.clientName === '' ? null : p.clientName,
+      protocol: p.protocol,
+      source: p.wire.direction === 'in' ? 'incoming' : [...(t?.candidates.get(p.id)?.sources ?? [])][0] ?? 'tracker',
+      direction: p.wire.direction,
+      downloadRate: p.downloadRate.rate,
+      uploadRate: p.uploadRate.rate,
+      progress: p.has === 'all' ? 1 : p.has === undefined || p.has.size === 0 ? 0 : p.has.count / p.has.size,
+      amChoking: p.amChoking,
+      amInterested: p.amInterested,
+      peerChoking: p.peerChoking,
+      peerInterested: p.peerInterested
+    }))
+    const trackers = this.#announcer?.trackers.map(s => ({ url: s.url, state: s.state, message: s.message ?? null, peers: s.peers ?? null, lastAnnounceAt: s.at ?? null })) ??
+      this.record.trackers.map(url => ({ url, state: 'pending' as const, message: null, peers: null, lastAnnounceAt: null }))
+    return { ...this.summary(), files, peerList, trackers, pieces: have === undefined ? '' : Buffer.from(have.bytes).toString('base64') }
+  }
+
+  // ---- internals ----
+
+  async #serial (fn: () => Promise<void>): Promise<void> {
+    const next = this.#op.then(fn)
+    this.#op = next.catch(() => {})
+    await next
+  }
+
+  #setState (state: TorrentState): void {
+    if (this.#state === state) return
+    this.#state = state
+    this.#host.changed(this, 'state')
+  }
+
+  #fail (message: string): void {
+    this.record.error = message
+    this.#host.log(this, `error: ${message}`)
+    this.#state = 'error'
+    this.#host.changed(this, 'state')
+    this.#save()
+  }
+
+  #save (): void {
+    if (this.#have !== undefined) this.record.have = Buffer.from(this.#currentHave()?.bytes ?? this.#have.bytes)
+    this.#host.store.save(this.record)
+  }
+
+  #setInfo (info: ParsedInfo): void {
+    this.info = info
+    const have = this.record.have
+    if (have !== null && have.length === Math.ceil(info.pieceCount / 8)) {
+      try {
+        this.#have = new Bitfield(info.pieceCount, have)
+        return
+      } catch { /* spare bits set: damaged, checked below */ }
+    }
+    this.#have = new Bitfield(info.pieceCount)
+    // No usable resume data: whatever is on disk is checked (planCheck finds out whether there is anything).
+    this.#pendingCheck = 'all'
+    if (have !== null) this.#host.log(this, 'its resume data was damaged: every piece is checked again')
+  }
+
+  #currentHave (): Bitfield | undefined {
+    return this.#transfer?.have ?? this.#have
+  }
+
+  #verifiedBytes (): number {
+    const have = this.#currentHave()
+    const info = this.info
+    if (have === undefined || info === undefined || have.count === 0) return 0
+    const last = info.pieceCount - 1
+    const lastSize = info.totalSize - last * info.pieceLength
+    return (have.count - (have.has(last) ? 1 : 0)) * info.pieceLength + (have.has(last) ? lastSize : 0)
+  }
+
+  async #activate (signal: AbortSignal): Promise<void> {
+    if (this.info === undefined) await this.#fetchMetadata(signal)
+    if (signal.aborted) return
+    if (!this.#planned) await this.#planCheck()
+    if (this.#pendingCheck !== undefined) {
+      await this.#check(signal)
+      if (signal.aborted) return
+      // Checked into the download slot it held; as a seed it may have to wait for a seed slot.
+      if (this.complete) this.#host.changed(this, 'complete')
+    }
+    await this.#serial(async () => {
+      if (signal.aborted) return
+      await this.#begin()
+    })
+  }
+
+  /** A magnet's info dictionary, from peers its trackers (or the node's) give; tried again until it comes or we stop. */
+  async #fetchMetadata (signal: AbortSignal): Promise<void> {
+    this.#setState('metadata')
+    const fallback = this.#host.fallbackTrackers
+    for (;;) {
+      try {
+        const meta = await resolveMagnet(this.record.magnet, { fallbackTrackers: [...fallback], signal, onLog: (m) => { this.#host.log(this, m) } }, this.#host.peerId, this.#host.port)
+        await this.#serial(async () => {
+          this.record.info = meta.info.raw
+          this.record.name = meta.info.name
+          this.record.trackers = meta.trackers
+          this.#host.store.saveTorrentFile(this.infoHash, encodeMetainfo({ info: meta.info.raw, trackers: meta.trackers, createdBy: CREATED_BY }))
+          this.#setInfo(meta.info)
+          this.#save()
+        })
+        this.#host.changed(this, 'metadata')
+        return
+      } catch (err) {
+        if (signal.aborted) return
+        if (err instanceof P2PError && err.code === 'ERR_NO_PEERS' && fallback.length === 0) throw err
+        this.#host.log(this, `metadata: ${(err as Error).message}; trying again in ${METADATA_RETRY_MS / 1000} s`)
+        await sleep(METADATA_RETRY_MS, signal)
+        if (signal.aborted) return
+      }
+    }
+  }
+
+  /** Where the content is now: the final place, or the `.part` one. */
+  async #location (): Promise<'final' | 'part'> {
+    if (this.record.sharedInPlace || this.record.doneAt !== null) return 'final'
+    const info = this.info as ParsedInfo
+    const part = join(this.record.downloadDir, info.name + PART_SUFFIX)
+    const final = join(this.record.downloadDir, info.name)
+    // Killed between the rename and its record: the content is complete and in place.
+    if (this.#have?.complete === true && await kindOf(part) === 'missing' && await kindOf(final) !== 'missing') return 'final'
+    return 'part'
+  }
+
+  #files (suffix: string): StoreFile[] {
+    const info = this.info as ParsedInfo
+    const root = this.record.downloadDir
+    return info.files.map(f => {
+      const [top, ...rest] = f.path.split('/')
+      return { path: resolveInside(root, [`${top ?? ''}${suffix}`, ...rest].join('/')), length: f.length, padding: f.padding }
+    })
+  }
+
+  /**
+   * Compares each file with what the node recorded: a file missing loses its pieces, a file of another size or
+   * modified since (its stamp differs) has its verified pieces checked again; the rest are trusted. Never-checked
+   * content over existing files is checked in full; over nothing, nothing is checked.
+   */
+  async #planCheck (): Promise<void> {
+    this.#planned = true
+    const info = this.info as ParsedInfo
+    const have = this.#have as Bitfield
+    const files = this.#files(await this.#location() === 'final' ? '' : PART_SUFFIX)
+    const stamps = this.record.stamps
+    const recheck = this.#pendingCheck === 'all' ? undefined : new Set<number>()
+    let anyFile = false
+    for (const [i, f] of files.entries()) {
+      if (f.padding === true || f.length === 0) continue
+      const [first, last] = pieceSpan(info.files[i]?.offset ?? 0, f.length, info.pieceLength)
+      const now = await statOf(f.path)
+      if (now === undefined) {
+        for (let p = first; p <= last; p++) have.clear(p)
+        if (recheck !== undefined && have.count > 0) this.#host.log(this, `${relative(this.record.downloadDir, f.path)} is missing: its pieces are fetched again`)
+        continue
+      }
+      anyFile = true
+      if (recheck === undefined) continue
+      const stamp = stamps?.[i]
+      const sizeChanged = now.size !== f.length
+      const touched = stamp !== undefined && (stamp.size !== now.size || stamp.mtimeMs !== now.mtimeMs)
+      if (!sizeChanged && !touched) continue
+      let n = 0
+      for (let p = first; p <= last; p++) if (have.has(p)) { recheck.add(p); n++ }
+      if (n > 0) this.#host.log(this, `${relative(this.record.downloadDir, f.path)} ${sizeChanged ? `has ${now.size} bytes, not ${f.length}` : 'was modified since the node last saw it'}: its ${n} verified pieces are checked again`)
+    }
+    if (recheck === undefined) {
+      // Nothing there yet: a fresh download, nothing to hash.
+      this.#pendingCheck = anyFile ? 'all' : undefined
+      if (!anyFile) this.#have = new Bitfield(info.pieceCount)
+    } else {
+      this.#pendingCheck = recheck.size > 0 ? recheck : undefined
+    }
+  }
+
+  /** Hash the pending pieces of what is on disk; the rest keep what was recorded. */
+  async #check (signal: AbortSignal): Promise<void> {
+    const info = this.info as ParsedInfo
+    const pending = this.#pendingCheck
+    if (pending === undefined) return
+    const have = this.#have as Bitfield
+    const pieces = pending === 'all' ? Array.from({ length: info.pieceCount }, (_, i) => i) : [...pending].sort((a, b) => a - b)
+    this.#setState('checking')
+    this.checkedPieces = 0
+    this.#checkTotal = pieces.length
+    const location = await this.#location()
+    const files = this.#files(location === 'final' ? '' : PART_SUFFIX)
+    const buffer = Buffer.allocUnsafe(info.pieceLength)
+    for (const index of pieces) {
+      if (signal.aborted) return
+      const piece = await readPieceIfPresent(files, info, index, buffer)
+      const ok = piece !== undefined && createHash('sha1').update(piece).digest().equals(info.pieces.subarray(index * 20, index * 20 + 20))
+      if (ok) have.set(index)
+      else have.clear(index)
+      this.checkedPieces++
+      this.#host.countChecked(1)
+    }
+    this.#pendingCheck = undefined
+    this.record.stamps = null
+    this.record.error = null
+    this.#host.log(this, `checked ${pieces.length} pieces: ${have.count} of ${info.pieceCount} verified`)
+    this.#save()
+  }
+
+  /** Open the store, start the transfer and its announcer: downloading or seeding. */
+  async #begin (): Promise<void> {
+    const info = this.info as ParsedInfo
+    const have = this.#have as Bitfield
+    const complete = have.complete
+    if (complete && await this.#location() === 'part') await this.#moveIntoPlace()
+    const location = await this.#location()
+    const root = this.record.downloadDir
+    const files = this.#files(location === 'final' ? '' : PART_SUFFIX)
+    // Shared in place, or complete: read only (a seed never writes the user's files).
+    const writable = !complete
+    if (writable) {
+      await mkdir(root, { recursive: true })
+      // From here the node writes: the stamps no longer describe the files until it stops.
+      this.record.stamps = null
+      this.#host.store.save(this.record)
+    }
+    const store = PieceStore.open(files, info.pieceLength, writable ? 'write' : 'read', this.record.sharedInPlace ? {} : { root })
+    this.#pieceStore = store
+    const host = this.#host
+    const transfer = new Transfer({
+      infoHash: Buffer.from(this.infoHash, 'hex'),
+      pieceHashes: info.pieces,
+      pieceLength: info.pieceLength,
+      totalLength: info.totalSize,
+      store,
+      have: cloneBitfield(have),
+      peerId: host.peerId,
+      listenPort: host.port,
+      metadata: info.raw,
+      seed: true,
+      uploadLimit: new LimitPair(this.#ownUp, host.uploadLimit),
+      downloadLimit: new LimitPair(this.#ownDown, host.downloadLimit),
+      ...(host.transport === undefined ? {} : { transport: host.transport })
+    })
+    this.#transfer = transfer
+    this.#baseDown = this.record.downloadedEver
+    this.#baseUp = this.record.uploadedEver
+    this.#lastDown = 0
+    this.#lastUp = 0
+    transfer.events.on('log', (m) => { host.log(this, m) })
+    transfer.events.on('pieceVerified', () => { this.#scheduleHaveSave(transfer) })
+    transfer.events.on('complete', () => { void this.#serial(async () => { await this.#completed(transfer) }) })
+    transfer.completed.catch((err: unknown) => {
+      if (this.#transfer !== transfer) return
+      void this.#serial(async () => {
+        await this.#deactivate()
+        this.#fail((err as Error).message)
+      })
+    })
+    transfer.start({ timer: false })
+    if (this.#manualPeers.length > 0) transfer.addPeers(this.#manualPeers, 'manual')
+    this.#announcer = new Announcer({ trackers: this.record.trackers.filter(t => /^(https?|udp):\/\//i.test(t)), transfer, peerId: host.peerId, port: host.port, totalLength: info.totalSize, onLog: (m) => { host.log(this, m) } })
+    void this.#announcer.start()
+    this.#setState(complete ? 'seeding' : 'downloading')
+  }
+
+  /** Every piece verified: the content takes its final name, the trackers hear `completed`, and it seeds. */
+  async #completed (transfer: Transfer): Promise<void> {
+    if (this.#transfer !== transfer) return
+    this.#flushHave(transfer)
+    try {
+      // Counted as a download (its slot held) until its content has its final name.
+      if (await this.#location() === 'part') await this.#moveIntoPlace()
+      this.#have = cloneBitfield(transfer.have)
+    } catch (err) {
+      await this.#deactivate()
+      this.#fail((err as Error).message)
+      return
+    }
+    this.record.doneAt = Date.now()
+    this.record.stamps = await this.#stamps()
+    this.#save()
+    void this.#announcer?.completed()
+    this.#setState('seeding')
+    this.#host.log(this, 'complete: every piece verified')
+    this.#host.changed(this, 'complete')
+  }
+
+  /** `<name>.part` becomes `<name>`; something else already there is never replaced. */
+  async #moveIntoPlace (): Promise<void> {
+    const info = this.info as ParsedInfo
+    const final = join(this.record.downloadDir, info.name)
+    await moveIntoPlace(final + PART_SUFFIX, final, false)
+    this.record.doneAt ??= Date.now()
+    this.#save()
+  }
+
+  #scheduleHaveSave (transfer: Transfer): void {
+    // One write for the pieces verified in the same turn of the event loop, right after their writes completed.
+    if (this.#haveDirty) return
+    this.#haveDirty = true
+    setImmediate(() => { this.#flushHave(transfer) })
+  }
+
+  #flushHave (transfer: Transfer): void {
+    if (!this.#haveDirty) return
+    this.#haveDirty = false
+    this.record.downloadedEver = this.#baseDown + transfer.downloaded
+    this.record.uploadedEver = this.#baseUp + transfer.uploaded
+    this.record.activityAt = Date.now()
+    this.record.have = Buffer.from(transfer.have.bytes)
+    this.#host.store.saveHave(this.id, transfer.have.bytes, this.record.downloadedEver, this.record.uploadedEver, this.record.activityAt)
+  }
+
+  /** Ends whatever runs (metadata, check, transfer) and records what it did; idempotent. */
+  async #deactivate (): Promise<void> {
+    const run = this.#run
+    this.#run = undefined
+    run?.abort()
+    const transfer = this.#transfer
+    const announcer = this.#announcer
+    this.#transfer = undefined
+    this.#announcer = undefined
+    await announcer?.stop()
+    if (transfer !== undefined) {
+      transfer.close()
+      await transfer.flushed()
+      this.#haveDirty = true
+      this.#flushHave(transfer)
+      this.#have = cloneBitfield(transfer.have)
+      this.downloadedThisRun += transfer.downloaded - this.#lastDown
+      this.uploadedThisRun += transfer.uploaded - this.#lastUp
+    }
+    this.#pieceStore?.close()
+    this.#pieceStore = undefined
+    if (transfer !== undefined && this.info !== undefined) this.record.stamps = await this.#stamps()
+  }
+
+  /** Each file's size and mtime as it is now (null for a file not there). */
+  async #stamps (): Promise<FileStamp[] | null> {
+    const files = this.#files(await this.#location() === 'final' ? '' : PART_SUFFIX)
+    const out: FileStamp[] = []
+    for (const f of files) {
+      const s = f.padding === true ? { size: 0, mtimeMs: 0 } : await statOf(f.path)
+      if (s === undefined) return null
+      out.push(s)
+    }
+    return out
+  }
+
+  #checkSeedLimits (now: number): void {
+    const settings = this.#host.settings()
+    const ratio = this.record.limits.seedRatioLimit ?? settings.seedRatioLimit
+    const idle = this.record.limits.seedIdleLimitMinutes ?? settings.seedIdleLimitMinutes
+    const size = this.info?.totalSize ?? 0
+    const reached = (ratio !== null && size > 0 && this.record.uploadedEver / size >= ratio) ||
+      (idle !== null && now - (this.record.activityAt ?? this.record.doneAt ?? now) >= idle * 60_000)
+    if (!reached) return
+    this.#host.log(this, 'seed limit reached: stopped seeding')
+    void this.stop('stopped')
+  }
+}
+
+function cloneBitfield (b: Bitfield): Bitfield {
+  return new Bitfield(b.size, b.bytes)
+}
+
+/** Pieces [first, last] that bytes [offset, offset + length) touch. */
+function pieceSpan (offset: number, length: number, pieceLength: number): [number, number] {
+  return [Math.floor(offset / pieceLength), Math.floor((offset + Math.max(length, 1) - 1) / pieceLength)]
+}
+
+function bytesVerifiedIn (offset: number, length: number, info: ParsedInfo, have: Bitfield): number {
+  if (length === 0) return 0
+  const [first, last] = pieceSpan(offset, length, info.pieceLength)
+  let bytes = 0
+  for (let p = first; p <= last; p++) {
+    if (!have.has(p)) continue
+    const start = Math.max(offset, p * info.pieceLength)
+    const end = Math.min(offset + length, (p + 1) * info.pieceLength)
+    bytes += end - start
+  }
+  return bytes
+}
+
+/** A piece read from the files as they are; undefined where a file is missing or short (the piece is not there). */
+async function readPieceIfPresent (files: StoreFile[], info: ParsedInfo, index: number, buffer: Buffer): Promise<Buffer | undefined> {
+  const size = Math.min(info.pieceLength, info.totalSize - index * info.pieceLength)
+  const start = index * info.pieceLength
+  const out = buffer.subarray(0, size)
+  for (const [i, f] of files.entries()) {
+    const fileStart = info.files[i]?.offset ?? 0
+    const fileEnd = fileStart + f.length
+    if (fileEnd <= start || fileStart >= start + size || f.length === 0) continue
+    const from = Math.max(start, fileStart)
+    const to = Math.min(start + size, fileEnd)
+    if (f.padding === true) { out.fill(0, from - start, to - start); continue }
+    let handle
+    try {
+      handle = await open(f.path, 'r')
+    } catch {
+      return undefined
+    }
+    try {
+      const { bytesRead } = await handle.read(out, from - start, to - from, from - fileStart)
+      if (bytesRead !== to - from) return undefined
+    } finally {
+      await handle.close()
+    }
+  }
+  return out
+}
+
+async function statOf (path: string): Promise<FileStamp | undefined> {
+  try {
+    const s = await lstat(path)
+    return s.isFile() ? { size: s.size, mtimeMs: s.mtimeMs } : undefined
+  } catch {
+    return undefined
+  }
+}
+
+async function kindOf (path: string): Promise<'missing' | 'file' | 'dir' | 'other'> {
+  try {
+    const s = await lstat(path)
+    return s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other'
+  } catch {
+    return 'missing'
+  }
+}
+
+/** Remove `dir` and the folders below it that are empty; a folder holding anything else stays. */
+async function removeEmptyDirs (dir: string): Promise<void> {
+  if (await kindOf(dir) !== 'dir') return
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) await removeEmptyDirs(join(dir, entry.name))
+  }
+  try { await rmdir(dir) } catch { /* not empty: the user's files stay */ }
+}
+
+async function sleep (ms: number, signal: AbortSignal): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done (): void { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+

@@ -1,0 +1,144 @@
+/**
+ * Sessions in one process over real sockets on 127.0.0.1: one seeding node shares content from where it is, another
+ * downloads it. Many torrents at once under the queue limits; a magnet added paused waits, then fetches its metadata
+ * when resumed; a session closed mid-download and opened again continues without hashing or fetching a verified piece
+ * again; a file changed behind the node's back has only its own pieces checked again.
+ */
+import { test, type TestContext } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdirSync, openSync, readFileSync, writeSync, closeSync, utimesSync } from 'node:fs'
+import { join } from 'node:path'
+import { Session, type TorrentSummary } from '../../src/session/index.js'
+import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
+import { pollUntil } from '../helpers/poll.js'
+import { startTracker } from '../helpers/process.js'
+
+async function openSession (t: TestContext, dataDir: string, extra: Partial<Parameters<typeof Session.open>[0]> = {}): Promise<Session> {
+  const s = await Session.open({ dataDir, host: '127.0.0.1', port: 0, ...extra })
+  t.after(async () => { await s.close() })
+  return s
+}
+
+function peerOf (seed: Session): Array<{ host: string, port: number }> {
+  return [{ host: '127.0.0.1', port: seed.port }]
+}
+
+async function until (what: string, fn: () => boolean, timeoutMs = 60_000): Promise<void> {
+  await pollUntil(what, () => fn() ? true : undefined, { timeoutMs, intervalMs: 50 })
+}
+
+test('a node downloads 20 torrents at once, 5 at a time, and seeds them all', async (t) => {
+  const dir = tempDir(t)
+  mkdirSync(join(dir, 'content'))
+  const files = await Promise.all(Array.from({ length: 20 }, async (_, i) => await randomFile(join(dir, 'content'), `file-${i}.bin`, 200_000 + i * 10_000)))
+  const seed = await openSession(t, join(dir, 'seed-data'))
+  const shared: TorrentSummary[] = []
+  for (const f of files) shared.push(await seed.add({ kind: 'path', path: f.path }))
+  assert.ok(shared.every(s => s.state === 'queued' || s.state === 'seeding'))
+  await until('seed seeding all', () => seed.list().every(s => s.state === 'seeding'))
+
+  const leech = await openSession(t, join(dir, 'leech-data'), { downloadDir: join(dir, 'out') })
+  let mostDownloading = 0
+  leech.events.on('state', () => { mostDownloading = Math.max(mostDownloading, leech.list().filter(s => s.state === 'downloading' || s.state === 'checking').length) })
+  for (const s of shared) {
+    const added = await leech.add({ kind: 'torrent', data: readFileSync(seed.store.torrentFilePath(s.infoHash)) })
+    leech.addPeers(added.id, peerOf(seed))
+  }
+  await until('all 20 seeding', () => leech.list().every(s => s.state === 'seeding'), 120_000)
+  assert.ok(mostDownloading <= 5, `at most 5 downloads at once (saw ${mostDownloading})`)
+  for (const [i, f] of files.entries()) assert.equal(sha1Of(join(dir, 'out', `file-${i}.bin`)), f.sha1)
+  assert.equal(leech.stats().current.piecesChecked, 0, 'nothing on disk before: nothing hashed')
+})
+
+test('a magnet added paused stays put without metadata; resumed, it fetches the metadata from peers and completes', async (t) => {
+  const dir = tempDir(t)
+  const tracker = await startTracker(dir, t)
+  const f = await randomFile(dir, 'movie.bin', 3_000_000)
+  const seed = await openSession(t, join(dir, 'seed-data'), { trackerUrl: tracker.url })
+  const shared = await seed.add({ kind: 'path', path: f.path })
+  await until('seeding', () => seed.get(shared.id)?.state === 'seeding')
+
+  const leech = await openSession(t, join(dir, 'leech-data'), { downloadDir: join(dir, 'out') })
+  const added = await leech.add({ kind: 'magnet', uri: shared.magnet }, { paused: true })
+  assert.equal(added.state, 'paused')
+  assert.equal(added.hasMetadata, false)
+  assert.equal(added.name, 'movie.bin', 'the dn of the magnet names it meanwhile')
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  const still = leech.get(added.id)
+  assert.equal(still?.state, 'paused')
+  assert.equal(still?.hasMetadata, false)
+  assert.equal(still?.peers, 0)
+
+  const states: string[] = []
+  leech.events.on('state', (s) => { if (s.id === added.id) states.push(s.state) })
+  await leech.resume(added.id)
+  await until('seeding', () => leech.get(added.id)?.state === 'seeding')
+  assert.ok(states.includes('metadata'), `went through metadata: ${states.join(' ')}`)
+  assert.ok(states.includes('downloading'), `then downloading: ${states.join(' ')}`)
+  assert.equal(leech.get(added.id)?.totalSize, 3_000_000)
+  assert.equal(sha1Of(join(dir, 'out', 'movie.bin')), f.sha1)
+})
+
+test('closed mid-download and opened again, a session hashes no piece and fetches only what was missing', async (t) => {
+  const dir = tempDir(t)
+  const f = await randomFile(dir, 'big.bin', 24 * 1024 * 1024)
+  const seed = await openSession(t, join(dir, 'seed-data'), { settings: { uploadLimit: 8 * 1024 * 1024 } })
+  const shared = await seed.add({ kind: 'path', path: f.path })
+  await until('seeding', () => seed.get(shared.id)?.state === 'seeding')
+  const torrentFile = readFileSync(seed.store.torrentFilePath(shared.infoHash))
+
+  const leechData = join(dir, 'leech-data')
+  const first = await Session.open({ dataDir: leechData, host: '127.0.0.1', port: 0, downloadDir: join(dir, 'out') })
+  const added = await first.add({ kind: 'torrent', data: torrentFile })
+  first.addPeers(added.id, peerOf(seed))
+  await until('a third verified', () => (first.get(added.id)?.progress ?? 0) > 0.33)
+  await first.close()
+  const kept = readFileSync(join(leechData, 'node.db')).length
+  assert.ok(kept > 0)
+
+  const again = await openSession(t, leechData)
+  const resumed = again.get(added.id)
+  assert.ok(resumed !== undefined)
+  const verifiedAtStart = resumed.verifiedBytes
+  assert.ok(verifiedAtStart > 0.33 * 24 * 1024 * 1024, 'the verified pieces were kept')
+  again.addPeers(added.id, peerOf(seed))
+  await until('seeding', () => again.get(added.id)?.state === 'seeding')
+  const stats = again.stats()
+  assert.equal(stats.current.piecesChecked, 0, 'no piece hashed again')
+  assert.equal(stats.current.downloaded, 24 * 1024 * 1024 - verifiedAtStart, 'only the missing pieces fetched')
+  assert.equal(sha1Of(join(dir, 'out', 'big.bin')), f.sha1)
+})
+
+test('a file changed behind the node\'s back has only its own pieces checked again, and is repaired', async (t) => {
+  const dir = tempDir(t)
+  const folder = join(dir, 'album')
+  mkdirSync(folder)
+  const parts = [await randomFile(folder, 'a.bin', 1_000_000), await randomFile(folder, 'b.bin', 1_000_000), await randomFile(folder, 'c.bin', 1_000_000)]
+  const seed = await openSession(t, join(dir, 'seed-data'))
+  const shared = await seed.add({ kind: 'path', path: folder })
+  await until('seeding', () => seed.get(shared.id)?.state === 'seeding')
+  const torrentFile = readFileSync(seed.store.torrentFilePath(shared.infoHash))
+
+  const leechData = join(dir, 'leech-data')
+  const first = await Session.open({ dataDir: leechData, host: '127.0.0.1', port: 0, downloadDir: join(dir, 'out') })
+  const added = await first.add({ kind: 'torrent', data: torrentFile })
+  first.addPeers(added.id, peerOf(seed))
+  await until('seeding', () => first.get(added.id)?.state === 'seeding')
+  const pieceLength = first.get(added.id)?.pieceLength ?? 0
+  await first.close()
+
+  // One byte of b.bin changed (and its mtime, as any editor would leave it).
+  const b = join(dir, 'out', 'album', 'b.bin')
+  const fd = openSync(b, 'r+')
+  writeSync(fd, Buffer.from([(readFileSync(b)[4321] ?? 0) ^ 0xff]), 0, 1, 4321)
+  closeSync(fd)
+  utimesSync(b, new Date(), new Date(Date.now() + 5_000))
+
+  const again = await openSession(t, leechData)
+  again.addPeers(added.id, peerOf(seed))
+  await until('seeding again', () => again.get(added.id)?.state === 'seeding' && again.stats().current.piecesChecked > 0)
+  // b.bin spans bytes [1e6, 2e6): the pieces touching it, and no others.
+  const expected = Math.floor((2_000_000 - 1) / pieceLength) - Math.floor(1_000_000 / pieceLength) + 1
+  assert.equal(again.stats().current.piecesChecked, expected, 'only the changed file\'s pieces are hashed')
+  for (const p of parts) assert.equal(sha1Of(join(dir, 'out', 'album', p.path.split('/').at(-1) ?? '')), p.sha1)
+})
