@@ -73,9 +73,9 @@ export class Torrent {
   readonly #upRate = new RateMeter(Date.now())
   #haveDirty = false
   readonly #manualPeers: Array<{ host: string, port: number }> = []
-  /** Bytes this run downloaded (payload, new blocks only): a restart that fetches a verified piece again shows here. */
-  downloadedThisRun = 0
-  uploadedThisRun = 0
+  /** Of this run, what transfers that ended moved (payload; downloads count new blocks only). */
+  #runDown = 0
+  #runUp = 0
   checkedPieces = 0
   #checkTotal = 0
 
@@ -119,6 +119,15 @@ export class Torrent {
 
   get active (): boolean {
     return this.#run !== undefined
+  }
+
+  /** Payload bytes this run of the node downloaded (new blocks only): a restart that fetches a verified piece shows here. */
+  get downloadedThisRun (): number {
+    return this.#runDown + (this.#transfer?.downloaded ?? 0)
+  }
+
+  get uploadedThisRun (): number {
+    return this.#runUp + (this.#transfer?.uploaded ?? 0)
   }
 
   // ---- lifecycle (serialised) ----
@@ -267,8 +276,6 @@ export class Torrent {
     const up = t.uploaded - this.#lastUp
     this.#lastDown = t.downloaded
     this.#lastUp = t.uploaded
-    this.downloadedThisRun += down
-    this.uploadedThisRun += up
     this.#downRate.add(down)
     this.#upRate.add(up)
     this.#downRate.update(now)
@@ -460,8 +467,11 @@ export class Torrent {
     const info = this.info as ParsedInfo
     const part = join(this.record.downloadDir, info.name + PART_SUFFIX)
     const final = join(this.record.downloadDir, info.name)
-    // Killed between the rename and its record: the content is complete and in place.
-    if (this.#have?.complete === true && await kindOf(part) === 'missing' && await kindOf(final) !== 'missing') return 'final'
+    if (await kindOf(part) !== 'missing') return 'part'
+    // No .part but the content under its name: killed between the rename and its record, or added over content that
+    // was there (checked first; the pieces it held are kept and the rest fetched into it, in place). A file there
+    // without one verified piece is someone else's: the download goes to .part, and never replaces it.
+    if (((this.#have?.count ?? 0) > 0 || this.#pendingCheck === 'all') && await kindOf(final) !== 'missing') return 'final'
     return 'part'
   }
 
@@ -665,8 +675,8 @@ export class Torrent {
       this.#haveDirty = true
       this.#flushHave(transfer)
       this.#have = cloneBitfield(transfer.have)
-      this.downloadedThisRun += transfer.downloaded - this.#lastDown
-      this.uploadedThisRun += transfer.uploaded - this.#lastUp
+      this.#runDown += transfer.downloaded
+      this.#runUp += transfer.uploaded
     }
     this.#pieceStore?.close()
     this.#pieceStore = undefined

@@ -6,7 +6,7 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdirSync, openSync, readFileSync, writeSync, closeSync, utimesSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { Session, type TorrentSummary } from '../../src/session/index.js'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
@@ -141,4 +141,32 @@ test('a file changed behind the node\'s back has only its own pieces checked aga
   const expected = Math.floor((2_000_000 - 1) / pieceLength) - Math.floor(1_000_000 / pieceLength) + 1
   assert.equal(again.stats().current.piecesChecked, expected, 'only the changed file\'s pieces are hashed')
   for (const p of parts) assert.equal(sha1Of(join(dir, 'out', 'album', p.path.split('/').at(-1) ?? '')), p.sha1)
+})
+
+test('a damaged state is moved aside: every torrent comes back from its kept .torrent, checked in full, with a clear message', async (t) => {
+  const dir = tempDir(t)
+  const f = await randomFile(dir, 'kept.bin', 2_000_000)
+  const dataDir = join(dir, 'data')
+  const first = await Session.open({ dataDir, host: '127.0.0.1', port: 0, downloadDir: dir })
+  // Added as a .torrent over the file already in the download folder: checked, then seeding.
+  const created = await Session.open({ dataDir: join(dir, 'maker'), host: '127.0.0.1', port: 0 })
+  const made = await created.add({ kind: 'path', path: f.path })
+  const bytes = readFileSync(created.store.torrentFilePath(made.infoHash))
+  await created.close()
+  const added = await first.add({ kind: 'torrent', data: bytes })
+  await until('seeding', () => first.get(added.id)?.state === 'seeding')
+  assert.ok(first.stats().current.piecesChecked > 0, 'existing content is checked before it is trusted')
+  await first.close()
+
+  writeFileSync(join(dataDir, 'node.db'), Buffer.alloc(4096, 0x42))
+  rmSync(join(dataDir, 'node.db-wal'), { force: true })
+  rmSync(join(dataDir, 'node.db-shm'), { force: true })
+  const logs: string[] = []
+  const again = await openSession(t, dataDir, { downloadDir: dir, onLog: (m) => { logs.push(m) } })
+  assert.ok(logs.some(l => /was damaged .* moved to .*node\.db\.damaged-\d+/.test(l)), logs.join('\n'))
+  const list = again.list()
+  assert.equal(list.length, 1)
+  assert.equal(list[0]?.infoHash, added.infoHash)
+  await until('seeding after the full check', () => again.list()[0]?.state === 'seeding')
+  assert.equal(again.stats().current.piecesChecked, list[0]?.pieceCount, 'every piece checked')
 })
