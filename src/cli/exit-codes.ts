@@ -15,6 +15,8 @@ export const EXIT = {
   hashMismatch: 7,
   portInUse: 8,
   inputFile: 9,
+  nodeUnreachable: 10,
+  nodeRefused: 11,
   interrupted: 130
 } as const
 
@@ -41,7 +43,10 @@ const BY_CODE: Record<string, number> = {
   // A .torrent that cannot be used: malformed, or naming paths we refuse to write.
   ERR_METAINFO: EXIT.inputFile,
   ERR_BENCODE: EXIT.inputFile,
-  ERR_ABORTED: EXIT.interrupted
+  ERR_ABORTED: EXIT.interrupted,
+  // Remote commands: no node at --node, or it refused the credentials.
+  ERR_NODE_UNREACHABLE: EXIT.nodeUnreachable,
+  ERR_AUTH: EXIT.nodeRefused
 }
 
 export function exitCodeFor (err: unknown): number {

@@ -9,7 +9,8 @@ import { EXIT, exitCodeFor } from './exit-codes.js'
 import {
   collectTracker, DOWNLOAD_DEFAULTS, DOWNLOAD_PROTOCOLS, parseTrackerRateLimit, pieceLengthOption, SHARE_DEFAULTS, TRACKER_DEFAULTS, TRACKER_LOG_FORMATS,
   type CreateCommandOptions, type DownloadCommandOptions, type InfoCommandOptions, type ShareCommandOptions, type TrackerCommandOptions,
-  type TrackerKeysOptions, type SearchCommandOptions, type TrackerRemoveOptions, SEARCH_DEFAULTS, SEARCH_MAX_LIMIT
+  type TrackerKeysOptions, type SearchCommandOptions, type TrackerRemoveOptions, SEARCH_DEFAULTS, SEARCH_MAX_LIMIT,
+  collectString, NODE_DEFAULTS, REMOTE_DEFAULTS, type NodeCommandOptions
 } from './options.js'
 import { CATALOGUE_ORDERS, CATALOGUE_SORT_KEYS } from '../discovery/index.js'
 import type { CliIO, CommandContext } from './io.js'
@@ -162,6 +163,60 @@ Examples:
       const { downloadCommand } = await import('./commands/download.js')
       setCode(await downloadCommand(file, options, ctx))
     })
+
+  program.command('node')
+    .summary('run the long-lived client: many torrents, resume after restarts, REST API and Transmission RPC')
+    .description('run a node that holds many torrents and keeps them across restarts (state in --data-dir), driven by its REST API and event stream, Transmission RPC (transmission-remote, Sonarr, Radarr) and the add/list/show/pause/resume/remove/verify commands. Runs until Ctrl+C.')
+    .option('-p, --port <n>', 'BitTorrent port for every torrent (0: any free port)', parsePort, NODE_DEFAULTS.port)
+    .option('--host <addr>', 'address the BitTorrent port binds', NODE_DEFAULTS.host)
+    .option('--api-port <n>', 'port of the API (REST, events, Transmission RPC)', parsePort, NODE_DEFAULTS.apiPort)
+    .option('--api-bind <addr>', 'address the API binds (anything but loopback needs --api-auth or --api-token)', NODE_DEFAULTS.apiBind)
+    .option('--api-host <name>', 'a host name the API answers to besides 127.0.0.1/localhost (DNS-rebinding check); repeat for more', collectString, [])
+    .option('--api-auth <user:pass>', 'require HTTP Basic auth on the API (also what transmission-remote --auth sends)')
+    .option('--api-token <token>', 'accept "Authorization: Bearer <token>" on the API')
+    .option('--data-dir <dir>', 'where the node keeps its state (node.db, torrents/)', NODE_DEFAULTS.dataDir)
+    .option('--download-dir <dir>', 'where new torrents are downloaded (default: <data-dir>/downloads; kept once set)')
+    .option('-t, --tracker <url>', 'tracker for names and file hashes from its catalogue, shared paths, and magnet links that name none')
+    .option('--watch-dir <dir>', 'add every .torrent file that appears in this folder (renamed .added once added)')
+    .option('-u, --upload-limit <KiB/s>', 'global upload limit (0: none)', parseRateLimit('upload limit'))
+    .option('-d, --download-limit <KiB/s>', 'global download limit (0: none)', parseRateLimit('download limit'))
+    .option('--max-active-downloads <n>', 'torrents downloading at once (the rest are queued; default 5)', parseIntIn(0, 10_000, 'max active downloads'))
+    .option('--max-active-seeds <n>', 'torrents seeding at once (default 100)', parseIntIn(0, 10_000, 'max active seeds'))
+    .action(async (options: NodeCommandOptions) => {
+      const { nodeCommand } = await import('./commands/node.js')
+      setCode(await nodeCommand(options, ctx))
+    })
+
+  const remote = (name: string, summary: string): Command => program.command(name)
+    .description(summary)
+    .option('--node <url>', 'the node\'s API (also P2PSHARE_NODE)', ctx.io.env.P2PSHARE_NODE ?? REMOTE_DEFAULTS.node)
+    .option('--auth <user:pass>', 'the node\'s --api-auth (also P2PSHARE_NODE_AUTH)')
+    .option('--json', 'print JSON', false)
+  const runRemote = async (action: string, args: string[], command: Command): Promise<void> => {
+    const { remoteCommand } = await import('./commands/remote.js')
+    setCode(await remoteCommand(action, args, command.opts(), ctx))
+  }
+  remote('add', 'add torrents to a running node: .torrent files, magnet links, info hashes, catalogue names or hashes, or paths to share')
+    .argument('<what...>', 'a .torrent file, a magnet link (quoted), an info hash, a name or file hash from the tracker catalogue, or a file or folder to share')
+    .option('--paused', 'add without starting', false)
+    .option('--download-dir <dir>', 'where to download (default: the node\'s)')
+    .option('--share', 'the argument is a local file or folder to seed from where it is (default for existing paths that are not .torrent files)', false)
+    .option('--catalogue', 'look the argument up in the tracker catalogue by name or file hash', false)
+    .action(async (what: string[], _o: unknown, command: Command) => { await runRemote('add', what, command) })
+  remote('list', 'list the torrents of a running node')
+    .action(async (_o: unknown, command: Command) => { await runRemote('list', [], command) })
+  remote('show', 'show one torrent of a running node: files, peers, trackers')
+    .argument('<torrent>', 'id or info hash')
+    .action(async (ref: string, _o: unknown, command: Command) => { await runRemote('show', [ref], command) })
+  for (const [name, summary] of [['pause', 'pause torrents'], ['resume', 'resume paused torrents'], ['verify', 'check torrents\' data again, piece by piece']] as const) {
+    remote(name, `${summary} of a running node`)
+      .argument('<torrent...>', 'ids or info hashes, or all')
+      .action(async (refs: string[], _o: unknown, command: Command) => { await runRemote(name, refs, command) })
+  }
+  remote('remove', 'remove torrents from a running node (their data stays unless --delete-data)')
+    .argument('<torrent...>', 'ids or info hashes, or all')
+    .option('--delete-data', 'also delete the downloaded files', false)
+    .action(async (refs: string[], _o: unknown, command: Command) => { await runRemote('remove', refs, command) })
 
   program.command('create')
     .description('write a .torrent for a file or a folder; print its info hash and magnet link')

@@ -182,3 +182,40 @@ export function pieceLengthOption (value: string): number {
  * trackers are outside the info dictionary, so this choice never changes the info hash.)
  */
 export const CREATE_DEFAULT_TRACKERS = [`${DEFAULT_TRACKER_URL}/announce`]
+
+export interface NodeCommandOptions {
+  port: number
+  host: string
+  apiPort: number
+  /** Address the API listens on (127.0.0.1 unless told). */
+  apiBind: string
+  /** Host names the API answers to besides the loopback ones (DNS-rebinding check). */
+  apiHost: string[]
+  apiAuth?: string
+  apiToken?: string
+  dataDir: string
+  downloadDir?: string
+  tracker?: string
+  watchDir?: string
+  /** KiB/s; 0: none. */
+  uploadLimit?: number
+  downloadLimit?: number
+  maxActiveDownloads?: number
+  maxActiveSeeds?: number
+}
+
+export const NODE_DEFAULTS = { port: 6881, host: '0.0.0.0', apiPort: 9091, apiBind: '127.0.0.1', dataDir: 'p2pshare-node' }
+
+/** Options every remote command (`add`, `list`, `show`, ...) takes to reach a running node. */
+export interface RemoteOptions {
+  node: string
+  auth?: string
+  json: boolean
+}
+
+export const REMOTE_DEFAULTS = { node: 'http://127.0.0.1:9091' }
+
+/** Repeatable string option (`--api-host a --api-host b`). */
+export function collectString (value: string, previous: string[]): string[] {
+  return [...previous, value]
+}
