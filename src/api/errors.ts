@@ -38,6 +38,12 @@ export interface ApiErrorBody {
 export const SESSION_ERROR_STATUS: Readonly<Record<string, number>> = {
   ERR_VALIDATION: 400,
   ERR_INPUT: 400,
+  // A .torrent (or magnet) that does not parse, or names paths we refuse to write.
+  ERR_METAINFO: 400,
+  ERR_BENCODE: 400,
+  // A catalogue file only GET_CHUNK peers share: the node cannot fetch it.
+  ERR_NOT_SUPPORTED: 422,
+  ERR_OUTPUT_EXISTS: 409,
   ERR_NOT_FOUND: 404,
   ERR_DUPLICATE: 409,
   ERR_NOT_READY: 409,
@@ -68,7 +74,7 @@ export function describeApiError (err: unknown, bodyLimit: number): DescribedErr
   if (err instanceof HttpError) return plain(err.statusCode, err.statusCode === 400 ? 'ERR_BAD_JSON' : 'ERR_BAD_REQUEST', err.message)
   if (err instanceof P2PError) {
     // Trackers are the only remote parties an operation waits on (a catalogue lookup): 502, not our fault.
-    const status = SESSION_ERROR_STATUS[err.code] ?? (err.code.startsWith('ERR_TRACKER') ? 502 : 500)
+    const status = SESSION_ERROR_STATUS[err.code] ?? (err.code.startsWith('ERR_TRACKER') ? 502 : err.code.startsWith('ERR_PATH_') ? 400 : 500)
     const described = plain(status, err.code, err.message)
     if (err.code === 'ERR_DUPLICATE') {
       const id = duplicateId(err)

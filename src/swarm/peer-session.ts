@@ -263,7 +263,12 @@ export class PeerSession implements Peer {
         this.has ??= new Bitfield(this.#ctx.pieceCount)
         if (this.has.set(m.index)) {
           this.#ctx.peerBitfieldChanged(this, m.index)
-          if (this.has.complete) this.has = 'all'
+          // Now a seed: counted as one ('all', outside the availability counts), its piece counts taken back.
+          if (this.has.complete && !this.wire.closed) {
+            const bits = this.has
+            this.has = 'all'
+            this.#ctx.peerBitfieldChanged(this, 'all', bits)
+          }
         }
         return
       }

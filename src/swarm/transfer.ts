@@ -422,7 +422,8 @@ export class Transfer implements TransferContext, RegionHost {
     if (replaced !== undefined) this.picker.removePeer(replaced)
     if (typeof added === 'number') this.picker.peerHas(added)
     else this.picker.addPeer(added)
-    if (this.complete && peer.has === 'all' && !this.seeding) { peer.wire.close('both complete'); return }
+    // Two seeds have nothing to give each other (libtorrent's close_redundant_connections): the place goes to a leecher.
+    if (this.complete && peer.has === 'all') { peer.wire.close('both complete'); return }
     peer.updateInterest()
     peer.fillRequests(this.#now())
   }
@@ -714,7 +715,7 @@ export class Transfer implements TransferContext, RegionHost {
     this.#completeResolve()
     for (const peer of [...this.peers.values()]) {
       peer.updateInterest()
-      if (!this.seeding && (peer.has === 'all' || !peer.peerInterested)) peer.wire.close('download complete')
+      if (peer.has === 'all' || (!this.seeding && !peer.peerInterested)) peer.wire.close('download complete')
     }
     this.#emitProgress()
     this.events.emit('complete')
