@@ -5,7 +5,17 @@
  */
 import { randomBytes } from 'node:crypto'
 import { announce, TrackerFailureError, type AnnounceEventName } from '../discovery/index.js'
-import type { Transfer } from '../swarm/index.js'
+import type { PeerSource } from '../swarm/index.js'
+
+/** What an announcer reports for and feeds peers to: a Transfer, or a magnet's MetadataSwarm before it. */
+export interface AnnounceTarget {
+  readonly infoHash: Buffer
+  readonly uploaded: number
+  readonly downloaded: number
+  readonly verifiedBytes: number
+  readonly complete: boolean
+  addPeers: (list: Array<{ host: string, port: number }>, source?: PeerSource) => void
+}
 
 /** Re-announce this often while downloading (more peers sooner), whatever longer interval the tracker asks for. */
 const DOWNLOAD_REANNOUNCE_MS = 30_000
@@ -28,9 +38,10 @@ export function makePeerId (): Buffer {
 
 export interface AnnouncerOptions {
   trackers: readonly string[]
-  transfer: Transfer
+  transfer: AnnounceTarget
   peerId: Buffer
   port: number
+  /** Bytes of the content (1 while a magnet's size is unknown: `left` must not say "seed"). */
   totalLength: number
   onLog?: (message: string) => void
 }
@@ -50,6 +61,8 @@ export interface TrackerStatus {
 
 export class Announcer {
   readonly #o: AnnouncerOptions
+  #target: AnnounceTarget
+  #totalLength: number
   readonly #status = new Map<string, TrackerStatus>()
   readonly #intervals = new Map<string, number>()
   readonly #key = randomBytes(4).toString('hex')
@@ -69,6 +82,8 @@ export class Announcer {
 
   constructor (options: AnnouncerOptions) {
     this.#o = options
+    this.#target = options.transfer
+    this.#totalLength = options.totalLength
     for (const url of options.trackers) this.#status.set(url, { url, state: 'pending' })
   }
 
@@ -100,6 +115,12 @@ export class Announcer {
     await this.#round('completed', undefined, undefined, true)
   }
 
+  /** Report for another target from now on (a magnet's transfer, once its metadata came), without a new `started`. */
+  setTarget (target: AnnounceTarget, totalLength: number): void {
+    this.#target = target
+    this.#totalLength = totalLength
+  }
+
   /** Announce to every tracker now (a user's "reannounce"), outside the schedule; a busy tracker gets it next. */
   announceNow (): void {
     if (!this.#stopped) void this.#round(undefined)
@@ -120,7 +141,7 @@ export class Announcer {
   #schedule (): void {
     if (this.#stopped) return
     const asked = Math.min(...this.#o.trackers.map(t => this.#intervals.get(t) ?? DOWNLOAD_REANNOUNCE_MS))
-    const wait = Math.max(MIN_REANNOUNCE_MS, this.#o.transfer.complete ? asked : Math.min(asked, DOWNLOAD_REANNOUNCE_MS))
+    const wait = Math.max(MIN_REANNOUNCE_MS, this.#target.complete ? asked : Math.min(asked, DOWNLOAD_REANNOUNCE_MS))
     this.#timer = setTimeout(() => { void this.#round(undefined).then(() => { this.#schedule() }) }, wait)
     this.#timer.unref()
   }
@@ -141,7 +162,7 @@ export class Announcer {
   }
 
   async #announce (url: string, event: AnnounceEventName | undefined, timeoutMs: number | undefined, onAnswer: (() => void) | undefined): Promise<void> {
-    const t = this.#o.transfer
+    const t = this.#target
     this.#busy.add(url)
     try {
       const reply = await announce({
@@ -151,7 +172,7 @@ export class Announcer {
         port: this.#o.port,
         uploaded: t.uploaded,
         downloaded: t.downloaded,
-        left: this.#o.totalLength - t.verifiedBytes,
+        left: this.#totalLength - t.verifiedBytes,
         event,
         key: this.#key,
         ...(event === 'stopped' ? { numwant: 0 } : { signal: this.#abort.signal }),

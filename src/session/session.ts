@@ -96,7 +96,7 @@ export class Session implements SessionApi {
       dialect: 'published',
       // GET_CHUNK serving is for `share`; the node speaks BitTorrent only (docs/node.md).
       source: { size: () => undefined, readInto: async () => {} },
-      torrents: (hash) => this.#byHash.get(hash.toString('hex'))?.transfer
+      torrents: (hash) => this.#byHash.get(hash.toString('hex'))?.inbound
     })
     const port = (): number => this.#port
     this.#host = {

@@ -10,18 +10,15 @@
 import { createHash } from 'node:crypto'
 import { cp, lstat, mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/promises'
 import { join, relative } from 'node:path'
-import { Bitfield, encodeMetainfo, parseInfoDict, resolveInside, type ParsedInfo } from '../content/index.js'
-import { P2PError, StorageError, systemErrorCode } from '../errors.js'
+import { Bitfield, encodeMetainfo, parseInfoDict, parseMagnet, resolveInside, type ParsedInfo } from '../content/index.js'
+import { P2PError, StorageError, systemErrorCode, TransferError } from '../errors.js'
 import { moveIntoPlace, PieceStore, type StoreFile } from '../storage/index.js'
-import { LimitPair, RateLimiter, RateMeter, Transfer } from '../swarm/index.js'
+import { LimitPair, MetadataSwarm, RateLimiter, RateMeter, Transfer } from '../swarm/index.js'
 import type { Transport } from '../wire/index.js'
 import { Announcer } from '../node/announcer.js'
-import { resolveMagnet } from '../node/torrent-download.js'
 import type { ResumeStore, TorrentRecord, FileStamp } from './resume-store.js'
 import type { SessionSettings, TorrentDetail, TorrentLimits, TorrentPeer, TorrentState, TorrentSummary } from './types.js'
 
-/** A magnet whose metadata did not come is tried again after this. */
-export const METADATA_RETRY_MS = 30_000
 const PART_SUFFIX = '.part'
 /** Peers given by hand that a torrent remembers for its next start. */
 const MAX_MANUAL_PEERS = 200
@@ -58,6 +55,8 @@ export class Torrent {
   /** Set once the files were compared with their stamps (at the first start after loading). */
   #planned = false
   #transfer: Transfer | undefined
+  /** A magnet's connections while its metadata is fetched; handed over to the transfer. */
+  #swarm: MetadataSwarm | undefined
   #pieceStore: PieceStore | undefined
   #announcer: Announcer | undefined
   #run: AbortController | undefined
@@ -100,6 +99,8 @@ export class Torrent {
   get infoHash (): string { return this.record.infoHash }
   get state (): TorrentState { return this.#state }
   get transfer (): Transfer | undefined { return this.#transfer }
+  /** Where the listener hands this torrent's inbound connections: its transfer, or before the metadata its swarm. */
+  get inbound (): Transfer | MetadataSwarm | undefined { return this.#transfer ?? this.#swarm }
   get paused (): boolean { return this.record.paused }
 
   /** Verified and nothing left to check: a seed. */
@@ -204,6 +205,7 @@ export class Torrent {
   addPeers (peers: ReadonlyArray<{ host: string, port: number }>): void {
     for (const p of peers) if (this.#manualPeers.length < MAX_MANUAL_PEERS) this.#manualPeers.push(p)
     this.#transfer?.addPeers([...peers], 'manual')
+    this.#swarm?.addPeers(peers, 'manual')
   }
 
   /** Per-torrent limits (rates change at once, seed limits at the next tick). */
@@ -268,6 +270,7 @@ export class Torrent {
 
   /** Every TICK_MS from the session's one timer; `second` once a second. */
   tick (now: number, second: boolean): void {
+    this.#swarm?.tick()
     const t = this.#transfer
     if (t === undefined) return
     t.tick()
@@ -434,31 +437,48 @@ export class Torrent {
     })
   }
 
-  /** A magnet's info dictionary, from peers its trackers (or the node's) give; tried again until it comes or we stop. */
+  /**
+   * A magnet's info dictionary, over the torrent's own connections (MetadataSwarm): peers from its trackers (or the
+   * node's), from those who connect to us for it, and given by hand. Those connections carry on into the download.
+   */
   async #fetchMetadata (signal: AbortSignal): Promise<void> {
     this.#setState('metadata')
-    const fallback = this.#host.fallbackTrackers
-    for (;;) {
-      try {
-        const meta = await resolveMagnet(this.record.magnet, { fallbackTrackers: [...fallback], signal, onLog: (m) => { this.#host.log(this, m) } }, this.#host.peerId, this.#host.port)
-        await this.#serial(async () => {
-          this.record.info = meta.info.raw
-          this.record.name = meta.info.name
-          this.record.trackers = meta.trackers
-          this.#host.store.saveTorrentFile(this.infoHash, encodeMetainfo({ info: meta.info.raw, trackers: meta.trackers, createdBy: CREATED_BY }))
-          this.#setInfo(meta.info)
-          this.#save()
-        })
-        this.#host.changed(this, 'metadata')
-        return
-      } catch (err) {
-        if (signal.aborted) return
-        if (err instanceof P2PError && err.code === 'ERR_NO_PEERS' && fallback.length === 0) throw err
-        this.#host.log(this, `metadata: ${(err as Error).message}; trying again in ${METADATA_RETRY_MS / 1000} s`)
-        await sleep(METADATA_RETRY_MS, signal)
-        if (signal.aborted) return
-      }
+    const host = this.#host
+    const magnet = parseMagnet(this.record.magnet)
+    const own = magnet.trackers.filter(t => /^(https?|udp):\/\//i.test(t))
+    const trackers = own.length > 0 ? own : [...host.fallbackTrackers]
+    if (trackers.length === 0 && this.#manualPeers.length === 0) {
+      throw new TransferError('ERR_NO_PEERS', 'The magnet link names no HTTP or UDP tracker to find peers with, and the node has none (--tracker); the DHT is not supported yet')
     }
+    let got: (raw: Buffer) => void = () => {}
+    const metadata = new Promise<Buffer>((resolve) => { got = resolve })
+    const swarm = new MetadataSwarm({
+      infoHash: Buffer.from(this.infoHash, 'hex'),
+      peerId: host.peerId,
+      listenPort: host.port,
+      ...(host.transport === undefined ? {} : { transport: host.transport }),
+      onMetadata: (raw) => { got(raw) },
+      onLog: (m) => { host.log(this, m) }
+    })
+    this.#swarm = swarm
+    if (this.#manualPeers.length > 0) swarm.addPeers(this.#manualPeers, 'manual')
+    if (trackers.length > 0) {
+      this.#announcer = new Announcer({ trackers, transfer: swarm, peerId: host.peerId, port: host.port, totalLength: 1, onLog: (m) => { host.log(this, m) } })
+      void this.#announcer.start()
+    }
+    const raw = await Promise.race([metadata, new Promise<undefined>((resolve) => { signal.addEventListener('abort', () => { resolve(undefined) }, { once: true }) })])
+    if (raw === undefined || signal.aborted) return
+    const info = parseInfoDict(raw)
+    await this.#serial(async () => {
+      this.record.info = info.raw
+      this.record.name = info.name
+      this.record.trackers = trackers
+      host.store.saveTorrentFile(this.infoHash, encodeMetainfo({ info: info.raw, trackers, createdBy: CREATED_BY }))
+      this.#setInfo(info)
+      this.#save()
+    })
+    host.log(this, `metadata: ${info.name}, ${info.totalSize} bytes in ${info.pieceCount} pieces, from ${swarm.connections} connections kept for the download`)
+    host.changed(this, 'metadata')
   }
 
   /** Where the content is now: the final place, or the `.part` one. */
@@ -587,6 +607,8 @@ export class Torrent {
       seed: true,
       uploadLimit: new LimitPair(this.#ownUp, host.uploadLimit),
       downloadLimit: new LimitPair(this.#ownDown, host.downloadLimit),
+      private: info.private,
+      ...(this.#swarm === undefined ? {} : { candidates: this.#swarm.candidates }),
       ...(host.transport === undefined ? {} : { transport: host.transport })
     })
     this.#transfer = transfer
@@ -606,8 +628,17 @@ export class Torrent {
     })
     transfer.start({ timer: false })
     if (this.#manualPeers.length > 0) transfer.addPeers(this.#manualPeers, 'manual')
-    this.#announcer = new Announcer({ trackers: this.record.trackers.filter(t => /^(https?|udp):\/\//i.test(t)), transfer, peerId: host.peerId, port: host.port, totalLength: info.totalSize, onLog: (m) => { host.log(this, m) } })
-    void this.#announcer.start()
+    // The magnet's connections carry on, and its announcer reports for the transfer (no second `started`).
+    const swarm = this.#swarm
+    this.#swarm = undefined
+    if (swarm !== undefined) for (const adopted of swarm.handOver()) transfer.adopt(adopted)
+    if (this.#announcer !== undefined) {
+      this.#announcer.setTarget(transfer, info.totalSize)
+      this.#announcer.announceNow()
+    } else {
+      this.#announcer = new Announcer({ trackers: this.record.trackers.filter(t => /^(https?|udp):\/\//i.test(t)), transfer, peerId: host.peerId, port: host.port, totalLength: info.totalSize, onLog: (m) => { host.log(this, m) } })
+      void this.#announcer.start()
+    }
     this.#setState(complete ? 'seeding' : 'downloading')
   }
 
@@ -668,6 +699,8 @@ export class Torrent {
     const announcer = this.#announcer
     this.#transfer = undefined
     this.#announcer = undefined
+    this.#swarm?.close()
+    this.#swarm = undefined
     await announcer?.stop()
     if (transfer !== undefined) {
       transfer.close()
@@ -785,11 +818,4 @@ async function removeEmptyDirs (dir: string): Promise<void> {
   try { await rmdir(dir) } catch { /* not empty: the user's files stay */ }
 }
 
-async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms)
-    function done (): void { clearTimeout(timer); signal.removeEventListener('abort', done); resolve() }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
 

@@ -12,3 +12,6 @@ export { fetchMetadata, METADATA_PEER_TIMEOUT_MS, type MetadataFetchOptions } fr
 export { RateLimiter, LimitPair, type Limit, type LimiterClock } from './rate-limiter.js'
 export { CandidateList, DIAL_RETRY_BASE_MS, DIAL_RETRY_MAX_MS, MAX_CANDIDATES, MAX_DIAL_FAILURES, type Candidate, type PeerSource } from './candidates.js'
 export type { Peer } from './peer.js'
+export { MetadataSwarm, MAX_EARLY_BITFIELD_BYTES, MAX_EARLY_HAVES, type AdoptedWire, type EarlyState } from './metadata-swarm.js'
+export { ExtensionRegistry, type ExtensionPeer, type PeerExtension } from './extensions.js'
+export { UtMetadata, UT_METADATA } from './ut-metadata.js'

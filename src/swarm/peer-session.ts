@@ -4,10 +4,8 @@
  * receives goes to its transfer through the `TransferContext`.
  */
 import { Bitfield } from '../content/index.js'
-import {
-  decodeExtendedHandshake, decodeMetadataMessage, encode, encodeExtendedHandshake, encodeMetadataMessage, EXTENDED_HANDSHAKE_ID,
-  METADATA_PIECE_SIZE, OUR_EXTENSIONS, type MetadataMessage, type Message, type PeerWire
-} from '../wire/index.js'
+import { decodeExtendedHandshake, encode, encodeExtendedHandshake, EXTENDED_HANDSHAKE_ID, type Message, type PeerWire } from '../wire/index.js'
+import type { ExtensionPeer, ExtensionRegistry } from './extensions.js'
 import type { BlockRef } from './picker.js'
 import type { Peer } from './peer.js'
 import { RateMeter } from './rate.js'
@@ -28,9 +26,8 @@ export interface TransferContext {
   readonly pieceCount: number
   readonly have: Bitfield
   readonly listenPort: number
-  metadataSize (): number | undefined
-  /** The raw info dictionary, to serve through ut_metadata (BEP 9); undefined while we do not have it. */
-  metadata (): Buffer | undefined
+  /** The BEP 10 extensions this torrent's connections speak (ut_metadata; a private torrent's has no PEX). */
+  readonly extensions: ExtensionRegistry
   /** Blocks this peer should ask for next. */
   pick (peer: PeerSession, max: number, out: BlockRef[]): void
   requestDropped (peer: PeerSession, block: BlockRef): void
@@ -52,7 +49,7 @@ export function blockKey (index: number, begin: number): number {
   return index * 1024 + begin / 16384
 }
 
-export class PeerSession implements Peer {
+export class PeerSession implements Peer, ExtensionPeer {
   readonly id: string
   readonly host: string
   readonly port: number
@@ -86,8 +83,6 @@ export class PeerSession implements Peer {
   #block: BlockRef = { index: 0, begin: 0, length: 0 }
   readonly #picks: BlockRef[] = []
   readonly #haves: number[] = []
-  /** ut_metadata pieces asked for while the peer's unread output was at its bound, sent once the socket drains. */
-  readonly #metadataWanted = new Set<number>()
 
   constructor (wire: PeerWire, host: string, port: number, ctx: TransferContext, now: number) {
     this.wire = wire
@@ -111,22 +106,41 @@ export class PeerSession implements Peer {
   }
 
   /** After both handshakes: say what we have (BEP 6 shortcuts when both speak fast) and our extensions. */
-  start (): void {
+  start (options: { announced?: boolean } = {}): void {
     const remote = this.wire.remote
     const have = this.#ctx.have
-    if (this.fast && have.count === 0) this.wire.write(encode.haveNone())
+    if (options.announced === true) {
+      // A connection taken over from before the metadata already said have-none (or nothing): what we hold now
+      // goes as haves (BEP 3 allows a bitfield only as the first message).
+      for (let i = 0; i < have.size; i++) if (have.has(i)) this.sendHave(i)
+      this.flushHaves()
+    } else if (this.fast && have.count === 0) this.wire.write(encode.haveNone())
     else if (this.fast && have.complete) this.wire.write(encode.haveAll())
     else if (have.count > 0) this.wire.write(encode.bitfield(have.bytes))
     if (remote?.extensions.extended === true) {
-      const size = this.#ctx.metadataSize()
-      this.wire.write(encode.extended(EXTENDED_HANDSHAKE_ID, encodeExtendedHandshake({
-        m: { ...OUR_EXTENSIONS },
+      this.wire.write(encode.extended(EXTENDED_HANDSHAKE_ID, encodeExtendedHandshake(this.#ctx.extensions.handshake({
         v: 'p2pshare 0.1.0',
         p: this.#ctx.listenPort,
-        reqq: MAX_QUEUED_UPLOADS,
-        ...(size === undefined ? {} : { metadataSize: size })
-      })))
+        reqq: MAX_QUEUED_UPLOADS
+      }))))
     }
+  }
+
+  // ---- ExtensionPeer ----
+
+  sendExtended (name: string, payload: Uint8Array): boolean {
+    const id = this.extensions[name]
+    if (id === undefined || id === 0) return false
+    this.wire.write(encode.extended(id, payload))
+    return true
+  }
+
+  hasRoom (): boolean {
+    return this.wire.hasRoom()
+  }
+
+  close (reason: string): void {
+    this.wire.close(reason)
   }
 
   get pipelineDepth (): number {
@@ -213,11 +227,7 @@ export class PeerSession implements Peer {
   /** The socket took everything we had queued: send what waited for room. */
   drained (): void {
     this.flushHaves()
-    for (const piece of this.#metadataWanted) {
-      if (!this.wire.hasRoom()) return
-      this.#metadataWanted.delete(piece)
-      this.#serveMetadata(piece)
-    }
+    this.#ctx.extensions.onDrain(this)
   }
 
   cancel (block: BlockRef): void {
@@ -312,9 +322,9 @@ export class PeerSession implements Peer {
           this.extensions = h.m
           this.clientName = h.v ?? ''
           if (h.reqq !== undefined) this.peerReqq = Math.max(1, Math.min(h.reqq, MAX_PIPELINE))
-        } else if (m.id === OUR_EXTENSIONS.ut_metadata) {
-          const message = decodeMetadataMessage(m.payload)
-          if (message.type === 'request') this.#serveMetadata(message.piece)
+          this.#ctx.extensions.onHandshake(this, h)
+        } else {
+          this.#ctx.extensions.onMessage(this, m.id, m.payload)
         }
         return
       case 'port':
@@ -322,27 +332,6 @@ export class PeerSession implements Peer {
       case 'allowedFast':
         return
     }
-  }
-
-  /**
-   * BEP 9: answer a metadata request with the piece of the info dictionary, or a reject. While the peer leaves too
-   * much of our output unread, a piece that exists waits for the socket to drain (at most one entry per piece), and a
-   * request for one that does not is dropped: reading from the peer is paused meanwhile.
-   */
-  #serveMetadata (piece: number): void {
-    const theirId = this.extensions.ut_metadata
-    if (theirId === undefined || theirId === 0) return
-    const metadata = this.#ctx.metadata()
-    const offset = piece * METADATA_PIECE_SIZE
-    const exists = metadata !== undefined && offset < metadata.length
-    if (!this.wire.hasRoom()) {
-      if (exists) this.#metadataWanted.add(piece)
-      return
-    }
-    const reply: MetadataMessage = exists
-      ? { type: 'data', piece, totalSize: metadata.length, data: metadata.subarray(offset, offset + METADATA_PIECE_SIZE) }
-      : { type: 'reject', piece }
-    this.wire.write(encode.extended(theirId, encodeMetadataMessage(reply)))
   }
 
   /**

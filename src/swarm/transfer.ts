@@ -9,13 +9,16 @@ import { createHash } from 'node:crypto'
 import { isIP, type Socket } from 'node:net'
 import { Bitfield } from '../content/index.js'
 import type { PieceStore } from '../storage/index.js'
-import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, tcpTransport, type Handshake, type MovedSocket, type Transport } from '../wire/index.js'
+import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, tcpTransport, type Handshake, type Message, type MovedSocket, type PeerWireHandler, type Transport } from '../wire/index.js'
+import type { AdoptedWire } from './metadata-swarm.js'
 import type { LegacyPeer } from '../discovery/index.js'
 import { LegacySource, type LegacySourceOptions, type RegionHost } from './legacy-source.js'
 import { blockKey, PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
 import { CandidateList, type PeerSource } from './candidates.js'
 import type { Peer } from './peer.js'
 import { TypedEmitter, type EventMap } from './emitter.js'
+import { ExtensionRegistry } from './extensions.js'
+import { UtMetadata } from './ut-metadata.js'
 import { PiecePicker, type BlockRef } from './picker.js'
 import type { Limit } from './rate-limiter.js'
 
@@ -98,7 +101,14 @@ export interface TransferOptions extends TransferEvents {
   /** Global limits shared by every transfer of the process (`-u`, `-d`). */
   uploadLimit?: Limit
   downloadLimit?: Limit
+  /** BEP 27: the info dictionary's `private` flag. Peers come from trackers (and by hand) only: no DHT, no PEX. */
+  private?: boolean
+  /** The candidate list to use (a magnet's, filled while its metadata was fetched); default a new one. */
+  candidates?: CandidateList
 }
+
+/** Where a private torrent may take peers from (BEP 27): its trackers, and the peers that connect or are given by hand. */
+const PRIVATE_SOURCES: ReadonlySet<PeerSource> = new Set(['tracker', 'catalogue', 'manual', 'incoming'])
 
 
 interface ActiveBuffer {
@@ -145,7 +155,9 @@ export class Transfer implements TransferContext, RegionHost {
   /** Outbound connections by the peer key dialled, handshaken or not, until they close. */
   readonly #outbound = new Map<string, PeerWire>()
   /** Peers we could dial, by source, with their failures and back-off; dialled whenever there is room. */
-  readonly candidates = new CandidateList()
+  readonly candidates: CandidateList
+  /** BEP 10 extensions of this torrent's connections: ut_metadata serves the info dictionary. */
+  readonly extensions: ExtensionRegistry
   /** Every peer (BitTorrent after its handshake, or legacy) this transfer has worked with. */
   readonly #met = new Set<string>()
   #timer: NodeJS.Timeout | undefined
@@ -174,6 +186,8 @@ export class Transfer implements TransferContext, RegionHost {
     if (options.pieceHashes.length !== this.pieceCount * 20) throw new Error(`Transfer: ${options.pieceHashes.length / 20} piece hashes for ${this.pieceCount} pieces`)
     this.picker = new PiecePicker(options.have ?? new Bitfield(this.pieceCount), options.pieceLength, options.totalLength, { sequential: options.sequential ?? false })
     this.seeding = options.seed === true
+    this.candidates = options.candidates ?? new CandidateList()
+    this.extensions = new ExtensionRegistry([new UtMetadata({ metadata: () => this.#o.metadata })])
     const { onProgress, onPieceVerified, onPieceFailed, onBanned, onComplete, onLog } = options
     if (onProgress !== undefined) this.events.on('progress', onProgress)
     if (onPieceVerified !== undefined) this.events.on('pieceVerified', onPieceVerified)
@@ -272,6 +286,7 @@ export class Transfer implements TransferContext, RegionHost {
    */
   addPeers (list: Array<{ host: string, port: number }>, source: PeerSource = 'tracker'): void {
     if (this.#closed) return
+    if (this.#o.private === true && !PRIVATE_SOURCES.has(source)) return
     for (const { host, port } of list) {
       if (port === this.listenPort && isLocal(host)) continue
       if (this.#isBanned(host, port)) continue
@@ -447,6 +462,7 @@ export class Transfer implements TransferContext, RegionHost {
   closed (peer: PeerSession, reason: string): void {
     if (this.peers.get(peer.id) !== peer) return
     this.peers.delete(peer.id)
+    this.extensions.onClose(peer)
     peer.dropRequests()
     if (peer.has !== undefined) this.picker.removePeer(peer.has)
     if (this.#optimistic === peer) this.#optimistic = undefined
@@ -508,20 +524,30 @@ export class Transfer implements TransferContext, RegionHost {
   }
 
   #wire (socket: Socket, direction: 'in' | 'out', host: string, port: number): PeerWire {
-    let session: PeerSession | undefined
-    const wire: PeerWire = new PeerWire({
+    const ref: { wire?: PeerWire } = {}
+    const handler = this.#handler(() => ref.wire as PeerWire, direction, host, port)
+    const wire = new PeerWire({
       socket,
       direction,
       local: { infoHash: this.infoHash, peerId: this.#o.peerId, extensions: { extended: true, fast: true, dht: false } },
       maxBitfieldBytes: Math.ceil(this.pieceCount / 8),
       now: this.#now
-    }, {
+    }, handler)
+    ref.wire = wire
+    this.#wires.add(wire)
+    return wire
+  }
+
+  /** The events of one connection, for its PeerSession once its handshake is accepted. */
+  #handler (wireOf: () => PeerWire, direction: 'in' | 'out', host: string, port: number, adopted = false): PeerWireHandler {
+    let session: PeerSession | undefined
+    return {
       onHandshake: (remote: Handshake) => {
         if (!remote.infoHash.equals(this.infoHash)) return { accept: false, reason: 'handshake for another torrent' }
         if (remote.peerId.equals(this.#o.peerId)) return { accept: false, reason: 'connected to ourselves' }
         if (this.#bannedIds.has(remote.peerId.toString('hex'))) return { accept: false, reason: 'banned peer id' }
         // The listener address an inbound peer dials from is ephemeral; keep it as its identity for this connection.
-        session = new PeerSession(wire, host, port, this, this.#now())
+        session = new PeerSession(wireOf(), host, port, this, this.#now())
         const existing = this.peers.get(session.id)
         if (existing !== undefined) return { accept: false, reason: 'already connected' }
         this.peers.set(session.id, session)
@@ -530,7 +556,7 @@ export class Transfer implements TransferContext, RegionHost {
         if (direction === 'out') this.candidates.connected(session.id)
         return { accept: true }
       },
-      onReady: () => { session?.start() },
+      onReady: () => { session?.start({ announced: adopted }) },
       onMessage: (m) => { session?.onMessage(m) },
       onBlockStart: (i, b, l) => { session?.onBlockStart(i, b, l) },
       onBlockData: (d, o) => { session?.onBlockData(d, o) },
@@ -548,14 +574,54 @@ export class Transfer implements TransferContext, RegionHost {
         this.#pumpUploads(session)
       },
       onClose: (reason) => {
-        this.#untrack(wire, session, peerKey(host, port))
+        this.#untrack(wireOf(), session, peerKey(host, port))
         if (session !== undefined) this.closed(session, reason)
         // A connection's room goes to the next candidate.
         this.#connectMore()
       }
-    })
+    }
+  }
+
+  /**
+   * Take over a connection opened before the metadata (MetadataSwarm): its handshake is accepted again here, our
+   * bitfield and extended handshake (now with metadata_size) go out, and what the peer said meanwhile is replayed.
+   */
+  adopt (a: AdoptedWire): void {
+    const { wire } = a
+    const remote = wire.remote
+    if (this.#closed || wire.closed || remote === undefined || this.connections >= (this.#o.maxPeers ?? MAX_PEERS_PER_TRANSFER) || this.#isBanned(a.host, a.port)) {
+      wire.close('not taken over by the transfer')
+      return
+    }
+    const handler = this.#handler(() => wire, wire.direction, a.host, a.port, true)
+    a.retarget(handler)
+    a.setReader((data) => { this.#received(wire, data) })
     this.#wires.add(wire)
-    return wire
+    if (wire.direction === 'out' && a.dialKey !== undefined) {
+      this.#outbound.set(a.dialKey, wire)
+      this.candidates.busy(a.dialKey)
+    }
+    wire.setMaxBitfieldBytes(Math.ceil(this.pieceCount / 8))
+    const verdict = handler.onHandshake(remote)
+    if (!verdict.accept) { wire.close(verdict.reason); return }
+    handler.onReady()
+    const e = a.early
+    const replay: Message[] = [
+      ...(e.extendedHandshake === undefined ? [] : [e.extendedHandshake]),
+      ...(e.announce === undefined ? [] : [e.announce]),
+      ...e.haves.map((index): Message => ({ type: 'have', index })),
+      ...(e.interested ? [{ type: 'interested' } as const] : []),
+      ...(e.unchoked ? [{ type: 'unchoke' } as const] : [])
+    ]
+    try {
+      for (const m of replay) {
+        if (wire.closed) return
+        handler.onMessage(m)
+      }
+      if (!wire.closed) handler.onReceived()
+    } catch (err) {
+      wire.close(`protocol error: ${(err as Error).message}`)
+    }
   }
 
   /** Bytes from a peer's socket; over the download limit, stop reading it until the budget allows again. */

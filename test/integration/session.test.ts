@@ -6,7 +6,7 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { Session, type TorrentSummary } from '../../src/session/index.js'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
@@ -169,4 +169,80 @@ test('a damaged state is moved aside: every torrent comes back from its kept .to
   assert.equal(list[0]?.infoHash, added.infoHash)
   await until('seeding after the full check', () => again.list()[0]?.state === 'seeding')
   assert.equal(again.stats().current.piecesChecked, list[0]?.pieceCount, 'every piece checked')
+})
+
+test('a .part changed behind the node\'s back while it was stopped: only that file\'s verified pieces are checked, and the bad one fetched again', async (t) => {
+  const dir = tempDir(t)
+  const folder = join(dir, 'pack')
+  mkdirSync(folder)
+  const parts = [await randomFile(folder, 'one.bin', 6 * 1024 * 1024), await randomFile(folder, 'two.bin', 6 * 1024 * 1024)]
+  const seed = await openSession(t, join(dir, 'seed-data'), { settings: { uploadLimit: 4 * 1024 * 1024 } })
+  const shared = await seed.add({ kind: 'path', path: folder })
+  await until('seeding', () => seed.get(shared.id)?.state === 'seeding')
+  const torrentFile = readFileSync(seed.store.torrentFilePath(shared.infoHash))
+
+  const leechData = join(dir, 'leech-data')
+  const first = await Session.open({ dataDir: leechData, host: '127.0.0.1', port: 0, downloadDir: join(dir, 'out') })
+  const added = await first.add({ kind: 'torrent', data: torrentFile })
+  first.addPeers(added.id, peerOf(seed))
+  await until('some of each file verified', () => (first.get(added.id)?.files ?? []).every(f => f.completed > 2 * 1024 * 1024))
+  await first.close()
+  const record = (await Session.open({ dataDir: leechData, host: '127.0.0.1', port: 0, settings: { maxActiveDownloads: 0 } }))
+  const detail = record.get(added.id)
+  await record.close()
+  assert.ok(detail !== undefined)
+  assert.ok(detail.progress < 1, 'stopped mid-way')
+  const { pieceLength, pieceCount } = detail
+  const have = Buffer.from(detail.pieces, 'base64')
+  const has = (i: number): boolean => ((have[i >> 3] ?? 0) & (0x80 >> (i & 7))) !== 0
+  // two.bin's bytes are [6 MiB, 12 MiB): its verified pieces, and the first of them to damage.
+  const two = [...Array(pieceCount).keys()].filter(i => has(i) && (i + 1) * pieceLength > 6 * 1024 * 1024)
+  assert.ok(two.length > 0)
+  const damaged = two[0] ?? 0
+  const partFile = join(dir, 'out', 'pack.part', 'two.bin')
+  const at = damaged * pieceLength - 6 * 1024 * 1024 + 100
+  const fd = openSync(partFile, 'r+')
+  writeSync(fd, Buffer.from([(readFileSync(partFile)[at] ?? 0) ^ 0xff]), 0, 1, at)
+  closeSync(fd)
+  utimesSync(partFile, new Date(), new Date(Date.now() + 5_000))
+
+  const again = await openSession(t, leechData)
+  again.addPeers(added.id, peerOf(seed))
+  await until('seeding', () => again.get(added.id)?.state === 'seeding')
+  assert.equal(again.stats().current.piecesChecked, two.length, 'two.bin\'s verified pieces, and none of one.bin\'s')
+  for (const p of parts) assert.equal(sha1Of(join(dir, 'out', 'pack', p.path.split('/').at(-1) ?? '')), p.sha1)
+})
+
+test('a .torrent dropped into the watch folder is added and renamed .added; an invalid one is renamed .invalid', async (t) => {
+  const dir = tempDir(t)
+  const f = await randomFile(dir, 'watched.bin', 100_000)
+  const maker = await openSession(t, join(dir, 'maker'))
+  const made = await maker.add({ kind: 'path', path: f.path })
+  const watch = join(dir, 'watch')
+  mkdirSync(watch)
+  const node = await openSession(t, join(dir, 'data'), { downloadDir: join(dir, 'out'), settings: { watchDir: watch } })
+  writeFileSync(join(watch, 'good.torrent'), readFileSync(maker.store.torrentFilePath(made.infoHash)))
+  writeFileSync(join(watch, 'bad.torrent'), 'this is not bencode')
+  await until('added from the watch folder', () => node.list().length === 1 && existsSync(join(watch, 'good.torrent.added')) && existsSync(join(watch, 'bad.torrent.invalid')), 20_000)
+  assert.equal(node.list()[0]?.infoHash, made.infoHash)
+  assert.equal(existsSync(join(watch, 'good.torrent')), false)
+})
+
+test('a magnet\'s metadata comes over the connection that then downloads: the seed sees one connection in all', async (t) => {
+  const dir = tempDir(t)
+  const f = await randomFile(dir, 'clip.bin', 4_000_000)
+  const seed = await openSession(t, join(dir, 'seed-data'))
+  const shared = await seed.add({ kind: 'path', path: f.path })
+  await until('seeding', () => seed.get(shared.id)?.state === 'seeding')
+  const leech = await openSession(t, join(dir, 'leech-data'), { downloadDir: join(dir, 'out') })
+  const logs: string[] = []
+  leech.events.on('log', (l) => { logs.push(l.message) })
+  // No tracker: the magnet's only peer is given by hand.
+  const added = await leech.add({ kind: 'magnet', uri: `magnet:?xt=urn:btih:${shared.infoHash}` }, { paused: true })
+  leech.addPeers(added.id, peerOf(seed))
+  await leech.resume(added.id)
+  await until('seeding', () => leech.get(added.id)?.state === 'seeding')
+  assert.equal(sha1Of(join(dir, 'out', 'clip.bin')), f.sha1)
+  assert.equal(seed.torrent(shared.id)?.transfer?.everConnected, 1, 'one connection carried the metadata and the pieces: ' + logs.join('\n'))
+  assert.ok(logs.some(l => /metadata: clip\.bin, 4000000 bytes .* from 1 connections kept/.test(l)), logs.join('\n'))
 })
