@@ -4,13 +4,13 @@
  * handed to a transfer included, until they close), bytes and time to send a request (a deadline from the accept,
  * not an idle timeout a byte now and then would restart), time to read a reply.
  */
-import { createServer, type Server, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import type { LegacyDialect } from '../content/index.js'
 import {
   LEGACY_MAX_CONNECTIONS, LEGACY_MAX_CONNECTIONS_PER_IP, LEGACY_MAX_REQUEST_BYTES, LEGACY_REQUEST_GRACE_MS, LEGACY_REQUEST_TIMEOUT_MS
 } from '../constants.js'
-import { listenError, P2PError } from '../errors.js'
-import { looksComplete, serveChunkRequest, sniffProtocol, tcpTransport, type ChunkSource, type LegacyOutcome, type MovedSocket, type Throttle } from '../wire/index.js'
+import { listenError } from '../errors.js'
+import { looksComplete, serveChunkRequest, sniffProtocol, tcpTransport, type ChunkSource, type LegacyOutcome, type MovedSocket, type Throttle, type Transport, type TransportListener } from '../wire/index.js'
 
 export interface PeerListenerOptions {
   host: string
@@ -31,6 +31,8 @@ export interface PeerListenerOptions {
   torrents?: (infoHash: Buffer) => InboundTorrent | undefined
   /** Upload limit for `GET_CHUNK` replies (the same limiter as the BitTorrent uploads, so one total holds). */
   uploadLimit?: Throttle
+  /** How connections are accepted (default TCP; tests pass an in-memory one). */
+  transport?: Transport
   /** Called once per finished legacy request (for logs and tests). */
   onRequest?: (outcome: LegacyOutcome, remote: string) => void
 }
@@ -51,7 +53,8 @@ export interface ListenerStats {
 
 export class PeerListener {
   readonly #options: PeerListenerOptions
-  readonly #server: Server
+  readonly #transport: Transport
+  #server: TransportListener | undefined
   readonly #perIp = new Map<string, number>()
   readonly #sockets = new Set<Socket>()
   readonly stats: ListenerStats = { open: 0, served: 0, refused: 0 }
@@ -59,30 +62,25 @@ export class PeerListener {
 
   constructor (options: PeerListenerOptions) {
     this.#options = options
-    this.#server = createServer((socket) => { this.#accept(socket) })
+    this.#transport = options.transport ?? tcpTransport
   }
 
   /** Start listening; resolves with the bound address. Port in use is an `ERR_PORT_IN_USE` error. */
   async listen (): Promise<{ host: string, port: number }> {
     const { host, port } = this.#options
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error): void => { reject(listenError(err, host, port)) }
-      this.#server.once('error', onError)
-      this.#server.listen({ host, port }, () => {
-        this.#server.off('error', onError)
-        resolve()
-      })
-    })
-    const address = this.#server.address()
-    if (address === null || typeof address === 'string') throw new P2PError('ERR_LISTEN', 'listener has no TCP address')
-    return { host: address.address, port: address.port }
+    try {
+      this.#server = await this.#transport.listen(host, port, (socket) => { this.#accept(socket) })
+    } catch (err) {
+      throw listenError(err, host, port)
+    }
+    return { host: this.#server.host, port: this.#server.port }
   }
 
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
     for (const socket of this.#sockets) socket.destroy()
-    await new Promise<void>((resolve) => this.#server.close(() => { resolve() }))
+    await this.#server?.close()
   }
 
   /** Count the connection until it closes (per address and in total). */
@@ -128,7 +126,7 @@ export class PeerListener {
         socket.off('data', onData)
         clearTimeout(deadline)
         // From here the connection carries pieces: reads go into one shared buffer (PERFORMANCE.md, lesson 1).
-        const moved = tcpTransport.adopt(socket)
+        const moved = this.#transport.adopt(socket)
         if (moved === undefined) { torrent.attachInbound(socket, received); return }
         this.#sockets.delete(socket)
         this.#track(moved.socket, ip)

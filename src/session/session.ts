@@ -96,7 +96,8 @@ export class Session implements SessionApi {
       dialect: 'published',
       // GET_CHUNK serving is for `share`; the node speaks BitTorrent only (docs/node.md).
       source: { size: () => undefined, readInto: async () => {} },
-      torrents: (hash) => this.#byHash.get(hash.toString('hex'))?.inbound
+      torrents: (hash) => this.#byHash.get(hash.toString('hex'))?.inbound,
+      ...(options.transport === undefined ? {} : { transport: options.transport })
     })
     const port = (): number => this.#port
     this.#host = {

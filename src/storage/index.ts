@@ -1,5 +1,5 @@
 export { PartialFile, PARTIAL_SUFFIX } from './partial-file.js'
 export { libraryPath, ensureDir, hasVerifiedCopy, saveCopy } from './library.js'
 export { SharedFiles, type SharedFile } from './shared-files.js'
-export { PieceStore, type StoreFile, type UploadBlock } from './piece-store.js'
+export { PieceStore, type PieceStorage, type StoreFile, type UploadBlock } from './piece-store.js'
 export { assertNoLinksInside, existsRefused, makeDirsInside, moveIntoPlace, openNoFollow, pathKind } from './safe-paths.js'

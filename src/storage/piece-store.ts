@@ -23,6 +23,17 @@ export interface UploadBlock {
   release: () => void
 }
 
+/**
+ * What a transfer needs of where its pieces live: files on disk (PieceStore) today; a test's memory, or another
+ * backend, tomorrow. A piece is written whole, once verified; blocks are read for upload without copying.
+ */
+export interface PieceStorage {
+  writePieceAsync: (index: number, data: Uint8Array) => Promise<void>
+  blockForUpload: (index: number, begin: number, length: number) => UploadBlock
+  readPiece: (index: number, target?: Buffer) => Promise<Buffer>
+  close: () => void
+}
+
 interface CachedPiece { buf: Buffer, size: number, refs: number, evicted: boolean }
 
 /** Spare piece buffers kept for the upload cache. */
@@ -36,7 +47,7 @@ const UPLOAD_CACHE_BYTES = 16 * 1024 * 1024
 /** Files kept open at once; more are closed least-recently-used first. */
 const MAX_OPEN_FILES = 64
 
-export class PieceStore {
+export class PieceStore implements PieceStorage {
   readonly pieceLength: number
   readonly totalLength: number
   readonly pieceCount: number

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto'
 import { isIP, type Socket } from 'node:net'
 import { Bitfield } from '../content/index.js'
-import type { PieceStore } from '../storage/index.js'
+import type { PieceStorage } from '../storage/index.js'
 import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, tcpTransport, type Handshake, type Message, type MovedSocket, type PeerWireHandler, type Transport } from '../wire/index.js'
 import type { AdoptedWire } from './metadata-swarm.js'
 import type { LegacyPeer } from '../discovery/index.js'
@@ -84,7 +84,7 @@ export interface TransferOptions extends TransferEvents {
   pieceHashes: Buffer
   pieceLength: number
   totalLength: number
-  store: PieceStore
+  store: PieceStorage
   /** Pieces already verified on disk. */
   have?: Bitfield
   peerId: Buffer

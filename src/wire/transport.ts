@@ -4,7 +4,7 @@
  * land is the transport's business: TCP reads every connection into a shared buffer we own (PERFORMANCE.md,
  * lesson 1), outbound ones with `onread`, accepted ones after moving their handle (user-buffer.ts).
  */
-import { connect, type Socket } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { moveToUserBuffer, type MovedSocket } from './user-buffer.js'
 
 export interface Transport {
@@ -18,6 +18,18 @@ export interface Transport {
    * transport reads; undefined when it cannot, and then the socket's 'data' events carry them.
    */
   adopt: (socket: Socket) => MovedSocket | undefined
+  /**
+   * Accept connections on `host`:`port` (0: any free port); each is handed to `onConnection`. Rejects with the
+   * system error (EADDRINUSE...) when it cannot listen.
+   */
+  listen: (host: string, port: number, onConnection: (socket: Socket) => void) => Promise<TransportListener>
+}
+
+export interface TransportListener {
+  readonly host: string
+  readonly port: number
+  /** Stop accepting; resolves once the listening socket is closed (accepted connections are the caller's). */
+  close: () => Promise<void>
 }
 
 /** Socket reads of outbound connections land here; every byte is copied out before the callback returns. */
@@ -29,5 +41,19 @@ export const tcpTransport: Transport = {
     port,
     onread: { buffer: DIAL_READ_BUFFER, callback: (n: number, buf: Buffer) => { onData(buf.subarray(0, n)); return true } }
   }),
-  adopt: moveToUserBuffer
+  adopt: moveToUserBuffer,
+  listen: async (host, port, onConnection) => {
+    const server = createServer(onConnection)
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen({ host, port }, () => { server.off('error', reject); resolve() })
+    })
+    const address = server.address()
+    if (address === null || typeof address === 'string') { server.close(); throw new Error('listener has no TCP address') }
+    return {
+      host: address.address,
+      port: address.port,
+      close: async () => { await new Promise<void>((resolve) => { server.close(() => { resolve() }) }) }
+    }
+  }
 }

@@ -86,7 +86,8 @@ test('a transfer dials through the transport it is given (the seam MSE/PE and uT
   const dialled: string[] = []
   const counting: Transport = {
     dial: (host, port, onData) => { dialled.push(`${host}:${port}`); return tcpTransport.dial(host, port, onData) },
-    adopt: tcpTransport.adopt
+    adopt: tcpTransport.adopt,
+    listen: tcpTransport.listen
   }
   const leech = await startPeer(t, { path: join(dir, 'leech.bin'), data, seed: false, infoHash, hashes, transport: counting })
   leech.transfer.addPeers([{ host: '127.0.0.1', port: seed.port }])
