@@ -139,7 +139,8 @@ export class Announcer {
   }
 
   #schedule (): void {
-    if (this.#stopped) return
+    // No tracker, nothing to schedule (Math.min() of none is Infinity: a timer that fired every millisecond).
+    if (this.#stopped || this.#o.trackers.length === 0) return
     const asked = Math.min(...this.#o.trackers.map(t => this.#intervals.get(t) ?? DOWNLOAD_REANNOUNCE_MS))
     const wait = Math.max(MIN_REANNOUNCE_MS, this.#target.complete ? asked : Math.min(asked, DOWNLOAD_REANNOUNCE_MS))
     this.#timer = setTimeout(() => { void this.#round(undefined).then(() => { this.#schedule() }) }, wait)

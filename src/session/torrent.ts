@@ -636,8 +636,11 @@ export class Torrent {
       this.#announcer.setTarget(transfer, info.totalSize)
       this.#announcer.announceNow()
     } else {
-      this.#announcer = new Announcer({ trackers: this.record.trackers.filter(t => /^(https?|udp):\/\//i.test(t)), transfer, peerId: host.peerId, port: host.port, totalLength: info.totalSize, onLog: (m) => { host.log(this, m) } })
-      void this.#announcer.start()
+      const trackers = this.record.trackers.filter(t => /^(https?|udp):\/\//i.test(t))
+      if (trackers.length > 0) {
+        this.#announcer = new Announcer({ trackers, transfer, peerId: host.peerId, port: host.port, totalLength: info.totalSize, onLog: (m) => { host.log(this, m) } })
+        void this.#announcer.start()
+      }
     }
     this.#setState(complete ? 'seeding' : 'downloading')
   }
