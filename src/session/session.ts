@@ -9,7 +9,6 @@ import { createMetainfo, isHex40, isMagnet, magnetLink, parseMagnet, parseMetain
 import { announceUrl, SeedTrackerClient } from '../discovery/index.js'
 import { P2PError, StorageError, ValidationError } from '../errors.js'
 import { makePeerId } from '../node/announcer.js'
-import { resolveTarget } from '../node/download.js'
 import { PeerListener } from '../node/peer-listener.js'
 import { RateLimiter, TICK_MS, TypedEmitter } from '../swarm/index.js'
 import type { Transport } from '../wire/index.js'
@@ -26,6 +25,8 @@ export const DEFAULT_MAX_ACTIVE_DOWNLOADS = 5
 export const DEFAULT_MAX_ACTIVE_SEEDS = 100
 /** The watch folder is looked at this often; a file is added once its size held still for one look. */
 const WATCH_INTERVAL_MS = 2_000
+/** The session's timer when no torrent is busy. */
+const IDLE_TICK_MS = 1_000
 /** Cumulative statistics are written this often (and at shutdown). */
 const COUNTERS_INTERVAL_MS = 30_000
 /** Most torrents one session holds. */
@@ -63,7 +64,8 @@ export class Session implements SessionApi {
   readonly #host: TorrentHost
   #port = 0
   #timer: NodeJS.Timeout | undefined
-  #ticks = 0
+  #lastSecond = 0
+  #lastWatch = 0
   #scheduled = false
   #closed = false
   readonly #startedAt = Date.now()
@@ -132,7 +134,7 @@ export class Session implements SessionApi {
       const records = store.list()
       if (recovered !== undefined && records.length === 0) session.#recover()
       for (const record of store.list()) session.#track(new Torrent(session.#host, record))
-      session.#timer = setInterval(() => { session.#tick() }, TICK_MS)
+      session.#nextTick(TICK_MS)
       session.#schedule()
       return session
     } catch (err) {
@@ -214,6 +216,8 @@ export class Session implements SessionApi {
       }
       case 'catalogue': {
         if (this.#o.trackerUrl === undefined) throw new ValidationError('The node has no tracker to look names up in (start it with --tracker URL)')
+        // Loaded when first needed: the download module is most of what a node would load at start for nothing.
+        const { resolveTarget } = await import('../node/download.js')
         const found = await resolveTarget(new SeedTrackerClient(this.#o.trackerUrl), source.query)
         if (found.info_hash === undefined || !isHex40(found.info_hash)) {
           throw new P2PError('ERR_NOT_SUPPORTED', `"${found.file_name}" is shared only by GET_CHUNK peers; the node downloads over BitTorrent (use p2pshare download)`)
@@ -364,7 +368,7 @@ export class Session implements SessionApi {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    clearInterval(this.#timer)
+    clearTimeout(this.#timer)
     await Promise.all([...this.#torrents.values()].map(async (t) => { await t.close() }))
     this.#saveCounters()
     await this.#listener.close()
@@ -437,22 +441,42 @@ export class Session implements SessionApi {
     })
   }
 
-  #tick (): void {
+  /**
+   * The one timer: every TICK_MS while any torrent has connections, candidates or traffic; once a second when all
+   * are idle (a node of idle seeds wakes once a second, not four times: the wake-ups were most of its idle CPU).
+   */
+  #nextTick (ms: number): void {
+    if (this.#closed) return
+    this.#timer = setTimeout(() => { this.#nextTick(this.#tick() ? TICK_MS : IDLE_TICK_MS) }, ms)
+  }
+
+  /** One tick of every torrent; true when any of them is busy. */
+  #tick (): boolean {
     const now = Date.now()
-    this.#ticks++
-    const second = this.#ticks % Math.round(1000 / TICK_MS) === 0
-    for (const t of this.#torrents.values()) t.tick(now, second)
-    if (!second) return
-    const active = [...this.#torrents.values()].filter(t => t.active)
-    if (active.length > 0) this.events.emit('stats', active.map(t => t.summary()))
+    const second = now - this.#lastSecond >= 1000 - TICK_MS / 2
+    if (second) this.#lastSecond = now
+    let busy = false
+    for (const t of this.#torrents.values()) if (t.tick(now, second)) busy = true
+    if (!second) return busy
+    // Built only for someone who follows them (an event stream, the web UI): 100 summaries a second cost an idle node.
+    if (this.events.has('stats')) {
+      const active = [...this.#torrents.values()].filter(t => t.active)
+      if (active.length > 0) this.events.emit('stats', active.map(t => t.summary()))
+    }
     if (now - this.#lastCounters >= COUNTERS_INTERVAL_MS) this.#saveCounters()
-    if (this.#ticks % Math.round(WATCH_INTERVAL_MS / TICK_MS) === 0) void this.#watch()
+    if (this.#settings.watchDir !== null && now - this.#lastWatch >= WATCH_INTERVAL_MS - TICK_MS) {
+      this.#lastWatch = now
+      void this.#watch()
+    }
+    return busy
   }
 
   #saveCounters (): void {
     this.#lastCounters = Date.now()
     const s = this.stats()
-    for (const t of this.#torrents.values()) this.store.save(t.record)
+    // Only the torrents whose counters moved: an idle node writes nothing but its own counters.
+    const moved = [...this.#torrents.values()].filter(t => t.countersMoved())
+    if (moved.length > 0) this.store.saveAll(moved.map(t => t.record))
     this.store.setCounters({ downloaded: s.cumulative.downloaded, uploaded: s.cumulative.uploaded, seconds: s.cumulative.seconds })
   }
 

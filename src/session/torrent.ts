@@ -20,6 +20,8 @@ import type { ResumeStore, TorrentRecord, FileStamp } from './resume-store.js'
 import type { SessionSettings, TorrentDetail, TorrentLimits, TorrentPeer, TorrentState, TorrentSummary } from './types.js'
 
 const PART_SUFFIX = '.part'
+/** An idle seed (no connection, no candidate, no traffic) looks at its seed limits this often. */
+const IDLE_LOOK_MS = 60_000
 /** Peers given by hand that a torrent remembers for its next start. */
 const MAX_MANUAL_PEERS = 200
 const CREATED_BY = 'p2pshare 0.1.0'
@@ -71,6 +73,9 @@ export class Torrent {
   readonly #downRate = new RateMeter(Date.now())
   readonly #upRate = new RateMeter(Date.now())
   #haveDirty = false
+  #savedCounters = ''
+  /** When an idle torrent last looked at its seed limits. */
+  #lastLook = 0
   readonly #manualPeers: Array<{ host: string, port: number }> = []
   /** Of this run, what transfers that ended moved (payload; downloads count new blocks only). */
   #runDown = 0
@@ -120,6 +125,15 @@ export class Torrent {
 
   get active (): boolean {
     return this.#run !== undefined
+  }
+
+  /** Have its byte counters or activity changed since this was last asked (the session's periodic save)? */
+  countersMoved (): boolean {
+    const r = this.record
+    const now = `${r.downloadedEver}/${r.uploadedEver}/${r.activityAt ?? ''}`
+    if (now === this.#savedCounters) return false
+    this.#savedCounters = now
+    return true
   }
 
   /** Payload bytes this run of the node downloaded (new blocks only): a restart that fetches a verified piece shows here. */
@@ -268,13 +282,23 @@ export class Torrent {
     }
   }
 
-  /** Every TICK_MS from the session's one timer; `second` once a second. */
-  tick (now: number, second: boolean): void {
+  /** From the session's one timer (`second`: once a second); true while it has anything to time, rate or dial. */
+  tick (now: number, second: boolean): boolean {
     this.#swarm?.tick()
     const t = this.#transfer
-    if (t === undefined) return
+    if (t === undefined) return this.#swarm !== undefined || this.#state === 'checking'
+    // A transfer with no connection and no candidate has nothing to time out, rate or dial: an idle seed costs nothing
+    // but a look at its seed limits once a minute (a node of 100 idle seeds spent most of its CPU ticking them).
+    const idle = t.connections === 0 && t.candidates.size === 0 && t.downloaded === this.#lastDown && t.uploaded === this.#lastUp && this.#downRate.rate < 1 && this.#upRate.rate < 1
+    if (idle) {
+      if (second && now - this.#lastLook >= IDLE_LOOK_MS) {
+        this.#lastLook = now
+        if (this.#state === 'seeding') this.#checkSeedLimits(now)
+      }
+      return false
+    }
     t.tick()
-    if (!second) return
+    if (!second) return true
     const down = t.downloaded - this.#lastDown
     const up = t.uploaded - this.#lastUp
     this.#lastDown = t.downloaded
@@ -287,6 +311,7 @@ export class Torrent {
     this.record.uploadedEver = this.#baseUp + t.uploaded
     if (down + up > 0) this.record.activityAt = now
     if (this.#state === 'seeding') this.#checkSeedLimits(now)
+    return true
   }
 
   // ---- what the APIs show ----

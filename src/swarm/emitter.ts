@@ -26,6 +26,11 @@ export class TypedEmitter<E extends EventMap> {
     this.#listeners.get(event)?.delete(listener as unknown as Listener)
   }
 
+  /** Is anyone following `event`? (So that an event costly to build is not built for nobody.) */
+  has<K extends keyof E> (event: K): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0
+  }
+
   emit<K extends keyof E> (event: K, ...args: E[K]): void {
     const set = this.#listeners.get(event)
     if (set === undefined) return
