@@ -56,6 +56,9 @@ export interface TorrentRecord {
   have: Buffer | null
   /** Per file; null: not trustworthy (the node was writing, or never stamped). */
   stamps: FileStamp[] | null
+  /** Seconds in the downloading and seeding states, over its life. */
+  secondsDownloading: number
+  secondsSeeding: number
   /** Stopped after reaching its seed ratio or idle limit. */
   finished: boolean
   error: string | null
@@ -87,6 +90,8 @@ CREATE TABLE torrents (
   have BLOB,
   stamps TEXT,
   finished INTEGER NOT NULL DEFAULT 0,
+  seconds_downloading INTEGER NOT NULL DEFAULT 0,
+  seconds_seeding INTEGER NOT NULL DEFAULT 0,
   error TEXT
 );
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -114,6 +119,8 @@ interface Row {
   have: Buffer | null
   stamps: string | null
   finished: number
+  seconds_downloading: number
+  seconds_seeding: number
   error: string | null
 }
 
@@ -140,7 +147,7 @@ export class ResumeStore {
       download_dir = @download_dir, shared_in_place = @shared_in_place, file_hash = @file_hash, paused = @paused,
       done_at = @done_at, activity_at = @activity_at, uploaded_ever = @uploaded_ever, downloaded_ever = @downloaded_ever,
       limits = @limits, queue_position = @queue_position, have = @have, stamps = @stamps, finished = @finished,
-      error = @error WHERE id = @id`)
+      seconds_downloading = @seconds_downloading, seconds_seeding = @seconds_seeding, error = @error WHERE id = @id`)
     this.#setHave = db.prepare('UPDATE torrents SET have = ?, downloaded_ever = ?, uploaded_ever = ?, activity_at = ? WHERE id = ?')
     this.#setCounters = db.prepare('INSERT INTO counters (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
   }
@@ -297,6 +304,8 @@ function fromRow (r: Row): TorrentRecord {
     have: r.have,
     stamps: r.stamps === null ? null : parseJson<FileStamp[] | null>(r.stamps, null),
     finished: r.finished === 1,
+    secondsDownloading: r.seconds_downloading,
+    secondsSeeding: r.seconds_seeding,
     error: r.error
   }
 }
@@ -323,6 +332,8 @@ function toRow (t: TorrentRecord): Row {
     have: t.have,
     stamps: t.stamps === null ? null : JSON.stringify(t.stamps),
     finished: t.finished ? 1 : 0,
+    seconds_downloading: Math.floor(t.secondsDownloading),
+    seconds_seeding: Math.floor(t.secondsSeeding),
     error: t.error
   }
 }

@@ -175,7 +175,7 @@ export class Session implements SessionApi {
     if (this.#torrents.size >= MAX_TORRENTS) throw new ValidationError(`The node holds ${MAX_TORRENTS} torrents, its most`)
     const downloadDir = resolve(options.downloadDir ?? this.#settings.downloadDir)
     const limits: TorrentLimits = { uploadLimit: null, downloadLimit: null, seedRatioLimit: null, seedIdleLimitMinutes: null, ...options.limits }
-    const base = { downloadDir, sharedInPlace: false, fileHash: null, paused: options.paused === true, addedAt: Date.now(), doneAt: null, activityAt: null, uploadedEver: 0, downloadedEver: 0, limits, have: null, stamps: null, finished: false, error: null }
+    const base = { downloadDir, sharedInPlace: false, fileHash: null, paused: options.paused === true, addedAt: Date.now(), doneAt: null, activityAt: null, uploadedEver: 0, downloadedEver: 0, limits, have: null, stamps: null, finished: false, secondsDownloading: 0, secondsSeeding: 0, error: null }
     let record: NewTorrentRecord
     let torrentFile: Buffer | undefined
     switch (source.kind) {
@@ -524,7 +524,7 @@ export class Session implements SessionApi {
         this.store.insert({
           ...fromMetainfo(meta), downloadDir: this.#settings.downloadDir, sharedInPlace: false, fileHash: null, paused: false, addedAt: Date.now(),
           doneAt: null, activityAt: null, uploadedEver: 0, downloadedEver: 0, limits: { uploadLimit: null, downloadLimit: null, seedRatioLimit: null, seedIdleLimitMinutes: null },
-          have: null, stamps: null, finished: false, error: null
+          have: null, stamps: null, finished: false, secondsDownloading: 0, secondsSeeding: 0, error: null
         })
       } catch (err) {
         this.#log(undefined, `kept torrent ${infoHash} unreadable: ${(err as Error).message}`)

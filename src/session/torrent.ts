@@ -74,6 +74,9 @@ export class Torrent {
   readonly #upRate = new RateMeter(Date.now())
   #haveDirty = false
   #savedCounters = ''
+  /** When the current state began (for the active-time counters), and when it last started running. */
+  #stateSince = Date.now()
+  #startedAt: number | null = null
   /** When an idle torrent last looked at its seed limits. */
   #lastLook = 0
   readonly #manualPeers: Array<{ host: string, port: number }> = []
@@ -355,6 +358,9 @@ export class Torrent {
       addedAt: this.record.addedAt,
       doneAt: this.record.doneAt,
       activityAt: this.record.activityAt,
+      secondsDownloading: Math.floor(this.record.secondsDownloading + (this.#state === 'downloading' ? (Date.now() - this.#stateSince) / 1000 : 0)),
+      secondsSeeding: Math.floor(this.record.secondsSeeding + (this.#state === 'seeding' ? (Date.now() - this.#stateSince) / 1000 : 0)),
+      startedAt: this.#startedAt,
       magnet: this.record.magnet,
       limits: { ...this.record.limits },
       queuePosition: this.record.queuePosition,
@@ -401,11 +407,23 @@ export class Torrent {
 
   #setState (state: TorrentState): void {
     if (this.#state === state) return
+    this.#foldActiveTime()
+    if ((state === 'downloading' || state === 'seeding') && this.#state !== 'downloading' && this.#state !== 'seeding') this.#startedAt = Date.now()
     this.#state = state
     this.#host.changed(this, 'state')
   }
 
+  /** Time spent in the current state, if downloading or seeding, added to the record's counters. */
+  #foldActiveTime (): void {
+    const now = Date.now()
+    const seconds = (now - this.#stateSince) / 1000
+    this.#stateSince = now
+    if (this.#state === 'downloading') this.record.secondsDownloading += seconds
+    else if (this.#state === 'seeding') this.record.secondsSeeding += seconds
+  }
+
   #fail (message: string): void {
+    this.#foldActiveTime()
     this.record.error = message
     this.#host.log(this, `error: ${message}`)
     this.#state = 'error'
@@ -414,6 +432,7 @@ export class Torrent {
   }
 
   #save (): void {
+    this.#foldActiveTime()
     if (this.#have !== undefined) this.record.have = Buffer.from(this.#currentHave()?.bytes ?? this.#have.bytes)
     this.#host.store.save(this.record)
   }

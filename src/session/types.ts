@@ -74,6 +74,11 @@ export interface TorrentSummary {
   doneAt: number | null
   /** When a payload byte last came or went; null: never. */
   activityAt: number | null
+  /** Seconds spent downloading and seeding over the torrent's life (what Sonarr's seed-time rules read). */
+  secondsDownloading: number
+  secondsSeeding: number
+  /** When it last started running (downloading or seeding); null: not since it was added. */
+  startedAt: number | null
   magnet: string
   limits: TorrentLimits
   /** Position in the session's queue (0 first). */

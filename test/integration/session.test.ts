@@ -246,3 +246,20 @@ test('a magnet\'s metadata comes over the connection that then downloads: the se
   assert.equal(seed.torrent(shared.id)?.transfer?.everConnected, 1, 'one connection carried the metadata and the pieces: ' + logs.join('\n'))
   assert.ok(logs.some(l => /metadata: clip\.bin, 4000000 bytes .* from 1 connections kept/.test(l)), logs.join('\n'))
 })
+
+test('time spent seeding is counted and kept across a restart (what Sonarr\'s seed-time rule reads)', async (t) => {
+  const dir = tempDir(t)
+  const f = await randomFile(dir, 'ep.bin', 100_000)
+  const dataDir = join(dir, 'data')
+  const first = await Session.open({ dataDir, host: '127.0.0.1', port: 0 })
+  const added = await first.add({ kind: 'path', path: f.path })
+  await until('seeding', () => first.get(added.id)?.state === 'seeding')
+  assert.ok((first.get(added.id)?.startedAt ?? 0) > 0)
+  await new Promise((resolve) => setTimeout(resolve, 2_200))
+  const seeded = first.get(added.id)?.secondsSeeding ?? 0
+  assert.ok(seeded >= 2, `seeded ${seeded} s`)
+  assert.equal(first.get(added.id)?.secondsDownloading, 0)
+  await first.close()
+  const again = await openSession(t, dataDir)
+  assert.ok((again.get(added.id)?.secondsSeeding ?? 0) >= seeded, 'kept')
+})

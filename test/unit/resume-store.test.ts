@@ -13,7 +13,7 @@ function record (infoHash: string): Omit<TorrentRecord, 'id' | 'queuePosition'> 
   return {
     infoHash, name: 'x', magnet: `magnet:?xt=urn:btih:${infoHash}`, info: null, trackers: ['http://127.0.0.1:1/announce'], downloadDir: '/tmp/d',
     sharedInPlace: false, fileHash: null, paused: false, addedAt: 1, doneAt: null, activityAt: null, uploadedEver: 0, downloadedEver: 0,
-    limits: { uploadLimit: 1000, downloadLimit: null, seedRatioLimit: 2, seedIdleLimitMinutes: null }, have: null, stamps: null, finished: false, error: null
+    limits: { uploadLimit: 1000, downloadLimit: null, seedRatioLimit: 2, seedIdleLimitMinutes: null }, have: null, stamps: null, finished: false, secondsDownloading: 0, secondsSeeding: 0, error: null
   }
 }
 
