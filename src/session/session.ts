@@ -289,8 +289,11 @@ export class Session implements SessionApi {
   async setLocation (ref: TorrentRef, dir: string, options: { move?: boolean } = {}): Promise<TorrentSummary> {
     const t = this.#need(ref)
     if (t.record.sharedInPlace) throw new ValidationError('A torrent shared from where its files are cannot be moved')
-    await t.setLocation(resolve(dir), options.move === true)
-    this.#schedule()
+    try {
+      await t.setLocation(resolve(dir), options.move === true)
+    } finally {
+      this.#schedule()
+    }
     return t.summary()
   }
 

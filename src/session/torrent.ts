@@ -237,6 +237,8 @@ export class Torrent {
   async setLocation (dir: string, move: boolean): Promise<void> {
     await this.#serial(async () => {
       await this.#deactivate()
+      // Queued until the scheduler starts it again, from the new place or (the move refused) from the old one.
+      if (this.#state !== 'error' && this.#state !== 'paused' && this.#state !== 'stopped') this.#setState('queued')
       if (move && this.info !== undefined) {
         for (const suffix of ['', PART_SUFFIX]) {
           const from = join(this.record.downloadDir, this.info.name + suffix)

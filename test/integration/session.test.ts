@@ -263,3 +263,31 @@ test('time spent seeding is counted and kept across a restart (what Sonarr\'s se
   const again = await openSession(t, dataDir)
   assert.ok((again.get(added.id)?.secondsSeeding ?? 0) >= seeded, 'kept')
 })
+
+test('moving a torrent\'s data: the files go along, it seeds from there with no check; a destination in the way refuses and nothing is lost', async (t) => {
+  const dir = tempDir(t)
+  const folder = join(dir, 'set')
+  mkdirSync(folder)
+  const parts = [await randomFile(folder, 'a.bin', 300_000), await randomFile(folder, 'b.bin', 200_000)]
+  const seed = await openSession(t, join(dir, 'seed-data'))
+  const shared = await seed.add({ kind: 'path', path: folder })
+  await until('seeding', () => seed.get(shared.id)?.state === 'seeding')
+  const leech = await openSession(t, join(dir, 'leech-data'), { downloadDir: join(dir, 'first') })
+  const added = await leech.add({ kind: 'torrent', data: readFileSync(seed.store.torrentFilePath(shared.infoHash)) })
+  leech.addPeers(added.id, peerOf(seed))
+  await until('seeding', () => leech.get(added.id)?.state === 'seeding')
+
+  await leech.setLocation(added.id, join(dir, 'second'), { move: true })
+  await until('seeding from the new place', () => leech.get(added.id)?.state === 'seeding')
+  assert.equal(leech.get(added.id)?.downloadDir, join(dir, 'second'))
+  assert.equal(existsSync(join(dir, 'first', 'set')), false, 'moved, not copied')
+  for (const p of parts) assert.equal(sha1Of(join(dir, 'second', 'set', p.path.split('/').at(-1) ?? '')), p.sha1)
+  assert.equal(leech.stats().current.piecesChecked, 0, 'moved data is not checked again')
+
+  mkdirSync(join(dir, 'third', 'set'), { recursive: true })
+  writeFileSync(join(dir, 'third', 'set', 'mine.txt'), 'the user\'s own file')
+  await assert.rejects(leech.setLocation(added.id, join(dir, 'third'), { move: true }), /already exists; nothing was moved/)
+  assert.equal(readFileSync(join(dir, 'third', 'set', 'mine.txt'), 'utf8'), 'the user\'s own file')
+  for (const p of parts) assert.equal(sha1Of(join(dir, 'second', 'set', p.path.split('/').at(-1) ?? '')), p.sha1)
+  await until('seeding again from where it was', () => leech.get(added.id)?.state === 'seeding' && leech.get(added.id)?.downloadDir === join(dir, 'second'))
+})
