@@ -6,7 +6,7 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { Session, type TorrentSummary } from '../../src/session/index.js'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
@@ -290,4 +290,31 @@ test('moving a torrent\'s data: the files go along, it seeds from there with no 
   assert.equal(readFileSync(join(dir, 'third', 'set', 'mine.txt'), 'utf8'), 'the user\'s own file')
   for (const p of parts) assert.equal(sha1Of(join(dir, 'second', 'set', p.path.split('/').at(-1) ?? '')), p.sha1)
   await until('seeding again from where it was', () => leech.get(added.id)?.state === 'seeding' && leech.get(added.id)?.downloadDir === join(dir, 'second'))
+})
+
+test('a link planted where a download would write is never followed: the torrent stops with an error, the link\'s target untouched', async (t) => {
+  const dir = tempDir(t)
+  const f = await randomFile(dir, 'film.bin', 300_000)
+  const maker = await openSession(t, join(dir, 'maker'))
+  const made = await maker.add({ kind: 'path', path: f.path })
+  const out = join(dir, 'out')
+  mkdirSync(out)
+  writeFileSync(join(dir, 'precious.txt'), 'keep me')
+  symlinkSync(join(dir, 'precious.txt'), join(out, 'film.bin.part'))
+  const node = await openSession(t, join(dir, 'data'), { downloadDir: out })
+  const added = await node.add({ kind: 'torrent', data: readFileSync(maker.store.torrentFilePath(made.infoHash)) })
+  node.addPeers(added.id, peerOf(maker))
+  await until('error', () => node.get(added.id)?.state === 'error')
+  assert.match(node.get(added.id)?.error ?? '', /link/i)
+  assert.equal(readFileSync(join(dir, 'precious.txt'), 'utf8'), 'keep me')
+  assert.ok(lstatSync(join(out, 'film.bin.part')).isSymbolicLink(), 'the link itself is left as it was')
+})
+
+test('a .torrent naming a path outside the download folder is refused at add, and nothing is written', async (t) => {
+  const dir = tempDir(t)
+  const node = await openSession(t, join(dir, 'data'), { downloadDir: join(dir, 'out') })
+  const evil = Buffer.concat([Buffer.from('d4:infod6:lengthi5e4:name7:../evil12:piece lengthi16384e6:pieces20:'), Buffer.alloc(20), Buffer.from('ee')])
+  await assert.rejects(node.add({ kind: 'torrent', data: evil }), (err: Error & { code?: string }) => (err.code ?? '').startsWith('ERR_PATH_') || err.code === 'ERR_METAINFO')
+  assert.equal(node.list().length, 0)
+  assert.equal(existsSync(join(dir, 'evil')), false)
 })
