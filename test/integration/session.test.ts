@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { Session, type TorrentSummary } from '../../src/session/index.js'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
 import { pollUntil } from '../helpers/poll.js'
-import { startTracker } from '../helpers/process.js'
+import { startSharer, startTracker } from '../helpers/process.js'
 
 async function openSession (t: TestContext, dataDir: string, extra: Partial<Parameters<typeof Session.open>[0]> = {}): Promise<Session> {
   const s = await Session.open({ dataDir, host: '127.0.0.1', port: 0, ...extra })
@@ -317,4 +317,17 @@ test('a .torrent naming a path outside the download folder is refused at add, an
   await assert.rejects(node.add({ kind: 'torrent', data: evil }), (err: Error & { code?: string }) => (err.code ?? '').startsWith('ERR_PATH_') || err.code === 'ERR_METAINFO')
   assert.equal(node.list().length, 0)
   assert.equal(existsSync(join(dir, 'evil')), false)
+})
+
+test('a name from the tracker\'s catalogue is added and downloaded from the peer that shares it', async (t) => {
+  const dir = tempDir(t)
+  const tracker = await startTracker(dir, t)
+  const f = await randomFile(dir, 'report.pdf', 1_500_000)
+  await startSharer(dir, f.path, tracker.url, t)
+  const node = await openSession(t, join(dir, 'data'), { downloadDir: join(dir, 'out'), trackerUrl: tracker.url })
+  const added = await node.add({ kind: 'catalogue', query: 'report.pdf' })
+  assert.equal(added.name, 'report.pdf')
+  await until('seeding', () => node.get(added.id)?.state === 'seeding')
+  assert.equal(sha1Of(join(dir, 'out', 'report.pdf')), f.sha1)
+  await assert.rejects(node.add({ kind: 'catalogue', query: 'no-such-file.bin' }), /not found/i)
 })
