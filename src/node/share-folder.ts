@@ -4,12 +4,10 @@
  * is not registered in the catalogue: peers reach it through its magnet link (or a .torrent `create` writes), which
  * name the same info hash as `create FOLDER` with the same tracker.
  */
-import { createMetainfo, magnetLink } from '../content/index.js'
+import { createMetainfo, encodeMetainfo, magnetLink } from '../content/index.js'
 import { announceUrl, passkeyParam, trackerBaseUrl } from '../discovery/index.js'
-import { PieceStore } from '../storage/index.js'
 import type { RateLimiter, Transfer } from '../swarm/index.js'
-import { startSeeding, stopSeeding, type Seeding } from './seeding.js'
-import { PeerListener } from './peer-listener.js'
+import { Session, type Torrent } from '../session/index.js'
 
 export interface ShareFolderOptions {
   path: string
@@ -36,17 +34,23 @@ export interface SharedFolderInfo {
 
 export class SharedFolder {
   readonly info: SharedFolderInfo
-  readonly #listener: PeerListener
-  readonly #seeding: Seeding
+  readonly #session: Session
+  readonly #seeded: Torrent
 
-  private constructor (info: SharedFolderInfo, listener: PeerListener, seeding: Seeding) {
+  private constructor (info: SharedFolderInfo, session: Session, seeded: Torrent) {
     this.info = info
-    this.#listener = listener
-    this.#seeding = seeding
+    this.#session = session
+    this.#seeded = seeded
   }
 
-  get transfer (): Transfer {
-    return this.#seeding.transfer
+  /** The seeding transfer while it runs. */
+  get transfer (): Transfer | undefined {
+    return this.#seeded.transfer
+  }
+
+  /** Bytes uploaded (also after close). */
+  get uploaded (): number {
+    return this.#seeded.uploadedThisRun
   }
 
   static async start (options: ShareFolderOptions): Promise<SharedFolder> {
@@ -61,53 +65,29 @@ export class SharedFolder {
       ...(options.onHashProgress === undefined ? {} : { onProgress: options.onHashProgress })
     })
     const { info } = created
-    const holder: { transfer?: Transfer } = {}
-    const listener = new PeerListener({
-      host: options.host,
-      port: options.port,
-      dialect: 'published',
-      // No file of this share is served with GET_CHUNK: it answers every chunk request with "not found".
-      source: { size: () => undefined, readInto: async () => {} },
-      torrents: (hash) => holder.transfer !== undefined && hash.equals(holder.transfer.infoHash) ? holder.transfer : undefined,
-      ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit })
-    })
-    const listening = await listener.listen()
-    const seeding = startSeeding({
-      store: PieceStore.open(created.files.map(f => ({ path: f.path, length: f.length })), info.pieceLength, 'read'),
-      infoHash: info.infoHash,
-      info: info.raw,
-      pieces: info.pieces,
-      pieceLength: info.pieceLength,
-      totalLength: info.totalSize,
-      port: listening.port,
-      trackerUrl: announce,
-      uploadLimit: options.uploadLimit,
-      onLog: options.onLog
-    })
-    holder.transfer = seeding.transfer
+    // A session of one torrent, in memory, seeded from where the folder is (no GET_CHUNK: chunk requests get "not found").
+    const session = await Session.open({ host: options.host, port: options.port, ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit }) })
+    const onLog = options.onLog
+    if (onLog !== undefined) session.events.on('log', (l) => { onLog(l.message) })
     try {
-      await seeding.announcer.start()
+      // Announced with the tracker URL as given (a private tracker's passkey included).
+      const seeded = await session.seedInPlace(encodeMetainfo({ info: info.raw, trackers: [announce] }), options.path, options.signal === undefined ? {} : { signal: options.signal })
+      return new SharedFolder({
+        name: info.name,
+        files: created.files.length,
+        size: info.totalSize,
+        pieceLength: info.pieceLength,
+        infoHash: info.infoHash,
+        magnet: magnetLink({ infoHash: info.infoHash, name: info.name, trackers: [announce] }),
+        listening: session.address
+      }, session, seeded)
     } catch (err) {
-      await stopSeeding(seeding)
-      await listener.close()
+      await session.close()
       throw err
     }
-    return new SharedFolder({
-      name: info.name,
-      files: info.files.length,
-      size: info.totalSize,
-      pieceLength: info.pieceLength,
-      infoHash: info.infoHash,
-      magnet: magnetLink({ infoHash: info.infoHash, name: info.name, trackers: [announce] }),
-      listening
-    }, listener, seeding)
-  }
-
-  get stats (): PeerListener['stats'] {
-    return this.#listener.stats
   }
 
   async close (): Promise<void> {
-    await Promise.all([stopSeeding(this.#seeding), this.#listener.close()])
+    await this.#session.close()
   }
 }

@@ -16,10 +16,10 @@ import {
 import { announceUrl, passkeyParam, SeedTrackerClient, trackerBaseUrl, type RegisterResult } from '../discovery/index.js'
 import { TRACKER_MAX_METAINFO_BYTES } from '../tracker/limits.js'
 import { StorageError, systemErrorCode, TrackerError } from '../errors.js'
-import { PieceStore, saveCopy, SharedFiles } from '../storage/index.js'
+import { saveCopy, SharedFiles } from '../storage/index.js'
 import { Transfer, type RateLimiter } from '../swarm/index.js'
-import { startSeeding, stopSeeding, type Seeding } from './seeding.js'
-import { PeerListener } from './peer-listener.js'
+import type { PeerListener } from './peer-listener.js'
+import { Session, type Torrent } from '../session/index.js'
 import type { LegacyOutcome } from '../wire/index.js'
 
 /** The unregister call at stop waits at most this (the tracker's probe of a closed port fails at once). */
@@ -68,26 +68,31 @@ export interface ShareInfo {
 
 export class SharingPeer {
   readonly info: ShareInfo
-  readonly #listener: PeerListener
+  readonly #session: Session
   readonly #files: SharedFiles
-  readonly #seeding: Seeding | undefined
+  readonly #seeded: Torrent | undefined
   readonly #unregister: (() => Promise<void>) | undefined
 
-  private constructor (info: ShareInfo, listener: PeerListener, files: SharedFiles, seeding: Seeding | undefined, unregister?: () => Promise<void>) {
+  private constructor (info: ShareInfo, session: Session, files: SharedFiles, seeded: Torrent | undefined, unregister?: () => Promise<void>) {
     this.info = info
-    this.#listener = listener
+    this.#session = session
     this.#files = files
-    this.#seeding = seeding
+    this.#seeded = seeded
     this.#unregister = unregister
   }
 
-  /** The BitTorrent side of this share (absent for an empty file): uploads, peers. */
+  /** The BitTorrent side of this share while it runs (absent for an empty file): uploads, peers. */
   get transfer (): Transfer | undefined {
-    return this.#seeding?.transfer
+    return this.#seeded?.transfer
+  }
+
+  /** Bytes uploaded over BitTorrent (also after close). */
+  get uploaded (): number {
+    return this.#seeded?.uploadedThisRun ?? 0
   }
 
   get stats (): PeerListener['stats'] {
-    return this.#listener.stats
+    return this.#session.listenerStats
   }
 
   static async start (options: ShareOptions): Promise<SharingPeer> {
@@ -115,17 +120,20 @@ export class SharingPeer {
     const files = new SharedFiles()
     files.add({ fileHash: digest.sha1, path: options.path, size: digest.size })
     // One port for both protocols: GET_CHUNK for the seed's peers, BitTorrent (routed by info hash) for the rest.
-    const bt: { seeding?: Seeding } = {}
-    const listener = new PeerListener({
+    // The BitTorrent side is a session of one torrent, in memory: seeding is the node's lifecycle, not one of its own.
+    const session = await Session.open({
       host: options.host,
       port: options.port,
-      dialect: options.dialect,
-      source: { size: (h) => files.get(h)?.size, readInto: async (...args) => { await files.readInto(...args) } },
-      torrents: (hash) => bt.seeding !== undefined && hash.equals(bt.seeding.transfer.infoHash) ? bt.seeding.transfer : undefined,
-      ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit }),
-      ...(options.onRequest === undefined ? {} : { onRequest: options.onRequest })
+      chunks: {
+        dialect: options.dialect,
+        source: { size: (h) => files.get(h)?.size, readInto: async (...args) => { await files.readInto(...args) } },
+        ...(options.onRequest === undefined ? {} : { onRequest: options.onRequest })
+      },
+      ...(options.uploadLimit === undefined ? {} : { uploadLimit: options.uploadLimit })
     })
-    const listening = await listener.listen()
+    const onLog = options.onLog
+    if (onLog !== undefined) session.events.on('log', (l) => { onLog(l.message) })
+    const listening = session.address
     try {
       const tracker = new SeedTrackerClient(options.trackerUrl)
       const registration = await tracker.register({
@@ -146,29 +154,17 @@ export class SharingPeer {
         return { notRegistered: err.message }
       })
       const copyPath = await saveCopy(options.path, options.libraryDir, digest.sha1, digest.size)
-      if (torrent !== undefined) {
-        bt.seeding = startSeeding({
-          store: PieceStore.open([{ path: options.path, length: digest.size }], pieceLength, 'read'),
-          infoHash: torrent.infoHash,
-          info: torrent.info,
-          pieces: hashed.pieces,
-          pieceLength,
-          totalLength: digest.size,
-          port: listening.port,
-          trackerUrl: options.trackerUrl,
-          uploadLimit: options.uploadLimit,
-          onLog: options.onLog
-        })
-        await bt.seeding.announcer.start()
-      }
+      // Announced with the tracker URL as given (a private tracker's passkey included).
+      const seeded = torrent === undefined
+        ? undefined
+        : await session.seedInPlace(encodeMetainfo({ info: torrent.info, trackers: [announceUrl(options.trackerUrl)] }), options.path, options.signal === undefined ? {} : { signal: options.signal })
       const identity = torrent === undefined ? {} : { infoHash: torrent.infoHash, magnet: torrent.magnet }
       const unregister = async (): Promise<void> => {
         await new SeedTrackerClient(options.trackerUrl, { timeoutMs: UNREGISTER_TIMEOUT_MS }).unregister({ ip: options.ip, port: listening.port })
       }
-      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, ...identity, pieceLength, chunks, chunkSize, copyPath, listening, registration }, listener, files, bt.seeding, unregister)
+      return new SharingPeer({ fileName, fileHash: digest.sha1, size: digest.size, ...identity, pieceLength, chunks, chunkSize, copyPath, listening, registration }, session, files, seeded, unregister)
     } catch (err) {
-      await stopSeeding(bt.seeding)
-      await listener.close()
+      await session.close()
       await files.close()
       throw err
     }
@@ -178,8 +174,8 @@ export class SharingPeer {
     // The `stopped` announce and the unregistration run side by side, each bounded (1 s), so a tracker that does
     // not answer delays the end by one of them only. The listener closes before the unregistration: the tracker's
     // check that this peer is gone then succeeds, and it leaves peers_count at once, not after three failed probes.
-    await Promise.all([stopSeeding(this.#seeding), (async () => {
-      await this.#listener.close()
+    await Promise.all([this.#session.close(), (async () => {
+      await this.#session.stopListening()
       await this.#files.close()
       if (this.#unregister !== undefined && !('notRegistered' in this.info.registration)) await this.#unregister().catch(() => {})
     })()])

@@ -131,18 +131,21 @@ export interface OpenedStore {
 }
 
 export class ResumeStore {
-  readonly dataDir: string
+  /** Undefined for a store in memory (a one-shot command's session: nothing survives it). */
+  readonly dataDir: string | undefined
   readonly #db: Database.Database
-  readonly #torrentsDir: string
+  readonly #torrentsDir: string | undefined
+  /** The .torrent files of a store in memory. */
+  readonly #memoryFiles = new Map<string, Buffer>()
   readonly #update: Database.Statement
   readonly #setHave: Database.Statement
   readonly #setCounters: Database.Statement
 
-  private constructor (dataDir: string, db: Database.Database) {
+  private constructor (dataDir: string | undefined, db: Database.Database) {
     this.dataDir = dataDir
     this.#db = db
-    this.#torrentsDir = join(dataDir, 'torrents')
-    mkdirSync(this.#torrentsDir, { recursive: true })
+    this.#torrentsDir = dataDir === undefined ? undefined : join(dataDir, 'torrents')
+    if (this.#torrentsDir !== undefined) mkdirSync(this.#torrentsDir, { recursive: true })
     this.#update = db.prepare(`UPDATE torrents SET name = @name, magnet = @magnet, info = @info, trackers = @trackers,
       download_dir = @download_dir, shared_in_place = @shared_in_place, file_hash = @file_hash, paused = @paused,
       done_at = @done_at, activity_at = @activity_at, uploaded_ever = @uploaded_ever, downloaded_ever = @downloaded_ever,
@@ -169,6 +172,13 @@ export class ResumeStore {
       const store = new ResumeStore(dataDir, openDatabase(path))
       return { store, recovered: `The node's state (${path}) was damaged (${(err as Error).message}); it was moved to ${aside} and every torrent found in ${join(dataDir, 'torrents')} is checked again` }
     }
+  }
+
+  /** A store in memory: the same records for the life of the process (what `share` runs on), nothing on disk. */
+  static memory (): ResumeStore {
+    const db = new Database(':memory:')
+    db.exec(SCHEMA)
+    return new ResumeStore(undefined, db)
   }
 
   close (): void {
@@ -205,15 +215,18 @@ export class ResumeStore {
 
   remove (id: number, infoHash: string): void {
     this.#db.prepare('DELETE FROM torrents WHERE id = ?').run(id)
-    rmSync(this.torrentFilePath(infoHash), { force: true })
+    this.#memoryFiles.delete(infoHash)
+    if (this.#torrentsDir !== undefined) rmSync(this.torrentFilePath(infoHash), { force: true })
   }
 
+  /** Where a torrent's metainfo is kept (a store in memory keeps it in memory: '' then). */
   torrentFilePath (infoHash: string): string {
-    return join(this.#torrentsDir, `${infoHash}.torrent`)
+    return this.#torrentsDir === undefined ? '' : join(this.#torrentsDir, `${infoHash}.torrent`)
   }
 
   /** Written beside, then renamed: a kill leaves the old file or the new one, never half of one. */
   saveTorrentFile (infoHash: string, bytes: Buffer): void {
+    if (this.#torrentsDir === undefined) { this.#memoryFiles.set(infoHash, bytes); return }
     const path = this.torrentFilePath(infoHash)
     writeFileSync(`${path}.tmp`, bytes)
     renameSync(`${path}.tmp`, path)
@@ -221,7 +234,8 @@ export class ResumeStore {
 
   /** Every `.torrent` kept in `torrents/`, by info hash (for recovery after a damaged database). */
   torrentFiles (): Map<string, Buffer> {
-    const out = new Map<string, Buffer>()
+    const out = new Map<string, Buffer>(this.#memoryFiles)
+    if (this.#torrentsDir === undefined) return out
     for (const name of readdirSync(this.#torrentsDir)) {
       const m = /^([0-9a-f]{40})\.torrent$/.exec(name)
       if (m?.[1] === undefined) continue

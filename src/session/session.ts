@@ -9,7 +9,7 @@ import { createMetainfo, isHex40, isMagnet, magnetLink, parseMagnet, parseMetain
 import { announceUrl, SeedTrackerClient } from '../discovery/index.js'
 import { P2PError, StorageError, ValidationError } from '../errors.js'
 import { makePeerId } from '../node/announcer.js'
-import { PeerListener } from '../node/peer-listener.js'
+import { PeerListener, type PeerListenerOptions } from '../node/peer-listener.js'
 import { RateLimiter, TICK_MS, TypedEmitter } from '../swarm/index.js'
 import type { Transport } from '../wire/index.js'
 import { ResumeStore, type NewTorrentRecord, type TorrentRecord } from './resume-store.js'
@@ -33,8 +33,8 @@ const COUNTERS_INTERVAL_MS = 30_000
 export const MAX_TORRENTS = 10_000
 
 export interface SessionOptions {
-  /** Where node.db and torrents/ live. */
-  dataDir: string
+  /** Where node.db and torrents/ live; undefined: in memory, nothing kept (a one-shot command's session). */
+  dataDir?: string
   /** Default download folder (kept in the state once set; this overrides it). */
   downloadDir?: string
   /** BitTorrent port (default 6881; 0: any free one) and address (default 0.0.0.0). */
@@ -47,6 +47,10 @@ export interface SessionOptions {
   settings?: SettingsChanges
   /** Lines for the log (the daemon prints them with --verbose). */
   onLog?: (message: string) => void
+  /** A global upload limit owned by the caller (shared with what else it serves); default: the session's own. */
+  uploadLimit?: RateLimiter
+  /** GET_CHUNK serving on the same port (what `share FILE` offers the seed's peers): its files and dialect. */
+  chunks?: Pick<PeerListenerOptions, 'source' | 'dialect' | 'onRequest'>
 }
 
 export class Session implements SessionApi {
@@ -54,8 +58,9 @@ export class Session implements SessionApi {
   readonly version = SESSION_VERSION
   readonly peerId = makePeerId()
   readonly store: ResumeStore
-  readonly uploadLimit = new RateLimiter(0)
+  readonly uploadLimit: RateLimiter
   readonly downloadLimit = new RateLimiter(0)
+  readonly #ownUploadLimit: boolean
   readonly #o: SessionOptions
   readonly #torrents = new Map<number, Torrent>()
   readonly #byHash = new Map<string, Torrent>()
@@ -63,6 +68,7 @@ export class Session implements SessionApi {
   readonly #settings: SessionSettings
   readonly #host: TorrentHost
   #port = 0
+  #address = { host: '', port: 0 }
   #timer: NodeJS.Timeout | undefined
   #lastSecond = 0
   #lastWatch = 0
@@ -78,9 +84,11 @@ export class Session implements SessionApi {
   private constructor (options: SessionOptions, store: ResumeStore) {
     this.#o = options
     this.store = store
+    this.uploadLimit = options.uploadLimit ?? new RateLimiter(0)
+    this.#ownUploadLimit = options.uploadLimit === undefined
     const saved = parseSettings(store.getSetting('settings'))
     this.#settings = {
-      downloadDir: resolve(options.downloadDir ?? saved.downloadDir ?? join(options.dataDir, 'downloads')),
+      downloadDir: resolve(options.downloadDir ?? saved.downloadDir ?? join(options.dataDir ?? '.', 'downloads')),
       port: options.port ?? 6881,
       maxActiveDownloads: saved.maxActiveDownloads ?? DEFAULT_MAX_ACTIVE_DOWNLOADS,
       maxActiveSeeds: saved.maxActiveSeeds ?? DEFAULT_MAX_ACTIVE_SEEDS,
@@ -95,9 +103,11 @@ export class Session implements SessionApi {
     this.#listener = new PeerListener({
       host: options.host ?? '0.0.0.0',
       port: this.#settings.port,
-      dialect: 'published',
       // GET_CHUNK serving is for `share`; the node speaks BitTorrent only (docs/node.md).
-      source: { size: () => undefined, readInto: async () => {} },
+      dialect: options.chunks?.dialect ?? 'published',
+      source: options.chunks?.source ?? { size: () => undefined, readInto: async () => {} },
+      ...(options.chunks?.onRequest === undefined ? {} : { onRequest: options.chunks.onRequest }),
+      ...(options.chunks === undefined ? {} : { uploadLimit: this.uploadLimit }),
       torrents: (hash) => this.#byHash.get(hash.toString('hex'))?.inbound,
       ...(options.transport === undefined ? {} : { transport: options.transport })
     })
@@ -122,14 +132,15 @@ export class Session implements SessionApi {
    * damaged state is moved aside and its torrents re-added from their kept .torrent files, checked in full.
    */
   static async open (options: SessionOptions): Promise<Session> {
-    const { store, recovered } = ResumeStore.open(resolve(options.dataDir))
+    const { store, recovered } = options.dataDir === undefined ? { store: ResumeStore.memory(), recovered: undefined } : ResumeStore.open(resolve(options.dataDir))
     const session = new Session(options, store)
     try {
       if (recovered !== undefined) session.#log(undefined, recovered)
       const counters = store.counters()
       session.#cumulative = { downloaded: counters.downloaded ?? 0, uploaded: counters.uploaded ?? 0, seconds: counters.seconds ?? 0, sessions: (counters.sessions ?? 0) + 1 }
       store.setCounters({ sessions: session.#cumulative.sessions })
-      session.#port = (await session.#listener.listen()).port
+      session.#address = await session.#listener.listen()
+      session.#port = session.#address.port
       session.#settings.port = session.#port
       const records = store.list()
       if (recovered !== undefined && records.length === 0) session.#recover()
@@ -146,6 +157,50 @@ export class Session implements SessionApi {
 
   get port (): number {
     return this.#port
+  }
+
+  /** The listening address (host as bound). */
+  get address (): { host: string, port: number } {
+    return { ...this.#address }
+  }
+
+  /** The listener's counts (GET_CHUNK requests served, connections open and refused). */
+  get listenerStats (): PeerListener['stats'] {
+    return this.#listener.stats
+  }
+
+  /** Stop accepting connections (and close the open ones) before the rest of `close()`; idempotent. */
+  async stopListening (): Promise<void> {
+    await this.#listener.close()
+  }
+
+  /**
+   * Seed content of the caller's that it has just hashed (`share`): the torrent made of it, seeded from `path` as it
+   * is, trusted without a second hash. Resolves once it seeds and its trackers have answered a first announce (or
+   * failed), as a one-shot `share` reports "online" only then.
+   */
+  async seedInPlace (torrent: Buffer, path: string, options: { signal?: AbortSignal } = {}): Promise<Torrent> {
+    const meta = parseMetainfo(torrent)
+    this.#refuseDuplicate(meta.infoHash)
+    const have = Buffer.alloc(Math.ceil(meta.info.pieceCount / 8))
+    for (let i = 0; i < meta.info.pieceCount; i++) have[i >> 3] = (have[i >> 3] ?? 0) | (0x80 >> (i & 7))
+    const stamps = []
+    for (const f of meta.info.files) {
+      const at = meta.info.multiFile ? join(dirname(resolve(path)), f.path) : resolve(path)
+      const s = f.padding ? { size: 0, mtimeMs: 0 } : await lstat(at)
+      stamps.push({ size: s.size, mtimeMs: s.mtimeMs })
+    }
+    const record: NewTorrentRecord = {
+      ...fromMetainfo(meta), downloadDir: dirname(resolve(path)), sharedInPlace: true, fileHash: null, paused: false, addedAt: Date.now(), doneAt: Date.now(),
+      activityAt: null, uploadedEver: 0, downloadedEver: 0, limits: { uploadLimit: null, downloadLimit: null, seedRatioLimit: null, seedIdleLimitMinutes: null },
+      have, stamps, finished: false, secondsDownloading: 0, secondsSeeding: 0, error: null
+    }
+    const t = new Torrent(this.#host, this.store.insert(record, torrent))
+    this.#track(t)
+    this.events.emit('added', t.summary())
+    this.#schedule()
+    await t.seedingAnnounced(options.signal)
+    return t
   }
 
   get settings (): SessionSettings {
@@ -536,7 +591,8 @@ export class Session implements SessionApi {
   }
 
   #applyLimits (): void {
-    this.uploadLimit.setRate(this.#settings.uploadLimit ?? 0)
+    // A limit the caller owns (share's -u) is set by the caller.
+    if (this.#ownUploadLimit) this.uploadLimit.setRate(this.#settings.uploadLimit ?? 0)
     this.downloadLimit.setRate(this.#settings.downloadLimit ?? 0)
   }
 }

@@ -61,6 +61,9 @@ export class Torrent {
   #swarm: MetadataSwarm | undefined
   #pieceStore: PieceStore | undefined
   #announcer: Announcer | undefined
+  /** The announcer's first round (Announcer.start), and whether the transfer has begun at all. */
+  #announceStarted: Promise<void> | undefined
+  #started = false
   #run: AbortController | undefined
   #op: Promise<void> = Promise.resolve()
   readonly #ownUp: RateLimiter
@@ -212,6 +215,19 @@ export class Torrent {
       if (this.#state === 'checking') this.#setState(wasState === 'checking' ? 'paused' : wasState)
       this.#save()
     })
+  }
+
+  /**
+   * Resolves once it runs as a seed (or downloads) and its announcer's first round has answered (one tracker gave peers,
+   * or every one failed); at once when it has no tracker. Rejects if it stops with an error first.
+   */
+  async seedingAnnounced (signal?: AbortSignal): Promise<void> {
+    for (let i = 0; i < 100_000 && this.#announceStarted === undefined; i++) {
+      if (this.#state === 'error') throw new P2PError('ERR_OUTPUT', this.record.error ?? 'the torrent stopped with an error')
+      if (signal?.aborted === true || (this.#started && this.#announcer === undefined)) return
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    await this.#announceStarted
   }
 
   reannounce (): void {
@@ -685,9 +701,10 @@ export class Torrent {
       const trackers = this.record.trackers.filter(t => /^(https?|udp):\/\//i.test(t))
       if (trackers.length > 0) {
         this.#announcer = new Announcer({ trackers, transfer, peerId: host.peerId, port: host.port, totalLength: info.totalSize, onLog: (m) => { host.log(this, m) } })
-        void this.#announcer.start()
+        this.#announceStarted = this.#announcer.start()
       }
     }
+    this.#started = true
     this.#setState(complete ? 'seeding' : 'downloading')
   }
 

@@ -50,7 +50,7 @@ export async function shareCommand (file: string, options: ShareCommandOptions, 
   ctx.out('Peer is now online. Press Ctrl+C to stop.')
   await untilAborted(ctx.signal)
   await peer.close()
-  ctx.out(`Stopped sharing (${peer.stats.served} chunk(s) served, ${formatBytes(peer.transfer?.uploaded ?? 0)} uploaded over BitTorrent).`)
+  ctx.out(`Stopped sharing (${peer.stats.served} chunk(s) served, ${formatBytes(peer.uploaded)} uploaded over BitTorrent).`)
   return 0
 }
 
@@ -89,6 +89,6 @@ async function shareFolderCommand (path: string, options: ShareCommandOptions, c
   ctx.out('Peer is now online. Press Ctrl+C to stop.')
   await untilAborted(ctx.signal)
   await shared.close()
-  ctx.out(`Stopped sharing (${formatBytes(shared.transfer.uploaded)} uploaded over BitTorrent).`)
+  ctx.out(`Stopped sharing (${formatBytes(shared.uploaded)} uploaded over BitTorrent).`)
   return 0
 }
