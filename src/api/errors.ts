@@ -8,7 +8,7 @@
 import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { P2PError } from '../errors.js'
-import { HttpError, parseJsonBody, serializeJson } from '../tracker/http-errors.js'
+import { HttpError, parseJsonBody, serializeJson, watchRoutes } from '../tracker/http-errors.js'
 import { API_MAX_PARAM_LENGTH } from './limits.js'
 
 /** An error answered with its own status, code and (for a few) extra fields and headers. */
@@ -143,37 +143,12 @@ export const apiErrorServerOptions = {
   return503OnClosing: false
 }
 
-interface RouteMatcher {
-  pattern: RegExp
-  methods: Set<string>
-}
-
-/** Turns a route URL (`/api/v1/torrents/:ref`, `/x/*`) into a regular expression over raw request paths. */
-function routePattern (url: string): RegExp {
-  const source = url.split('/').map((segment) => {
-    if (segment.startsWith(':')) return '[^/]+'
-    if (segment === '*') return '.*'
-    return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-  }).join('/')
-  return new RegExp(`^${source}$`)
-}
-
 /**
  * Installs the JSON body parser, the error handler, the 404/405 handler and the reply serializer. Call it before any
  * route is added: it watches routes being added to tell 405 from 404.
  */
 export function installApiErrors (app: FastifyInstance, bodyLimit: number): void {
-  const routes: RouteMatcher[] = []
-  app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method]
-    const pattern = routePattern(route.url)
-    let matcher = routes.find((r) => r.pattern.source === pattern.source)
-    if (matcher === undefined) {
-      matcher = { pattern, methods: new Set() }
-      routes.push(matcher)
-    }
-    for (const method of methods) matcher.methods.add(method)
-  })
+  const methodsFor = watchRoutes(app)
 
   app.removeAllContentTypeParsers()
   // An empty JSON body is `{}`: POST /pause needs the JSON content type (the CSRF rule) and has nothing to say; a
@@ -201,10 +176,7 @@ export function installApiErrors (app: FastifyInstance, bodyLimit: number): void
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?', 1)[0] ?? ''
-    const allowed = new Set<string>()
-    for (const route of routes) {
-      if (route.pattern.test(path)) for (const method of route.methods) allowed.add(method)
-    }
+    const allowed = methodsFor(path)
     if (allowed.size > 0) {
       sendApiError(reply, 405, { error: `Method ${request.method} not allowed here (allowed: ${[...allowed].sort().join(', ')})`, code: 'ERR_METHOD_NOT_ALLOWED' }, { allow: [...allowed].sort().join(', ') })
       return

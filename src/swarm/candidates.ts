@@ -6,6 +6,18 @@
  * again before its back-off. Pure bookkeeping: no sockets, time passed in.
  */
 
+import { isIP } from 'node:net'
+
+/** The key of a peer address in candidate lists and peer maps: `host:port`, an IPv6 host in brackets. */
+export function peerKey (host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+/** A loopback address (127.0.0.0/8 or ::1): on loopback, peers are told apart by port too. */
+export function isLocalHost (host: string): boolean {
+  return host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+}
+
 /** Where a candidate was learned of. */
 export type PeerSource = 'tracker' | 'catalogue' | 'magnet' | 'manual' | 'incoming' | 'dht' | 'pex'
 

@@ -6,9 +6,9 @@
  * which replays it: no connection is made twice. Bounded like a transfer: connections (MAX_PEERS_PER_TRANSFER),
  * deadlines per phase (connect, handshake, idle), and what a peer may make us keep before we know the piece count.
  */
-import { isIP, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { encode, encodeExtendedHandshake, EXTENDED_HANDSHAKE_ID, PeerWire, tcpTransport, type Handshake, type Message, type MovedSocket, type PeerWireHandler, type Transport, decodeExtendedHandshake } from '../wire/index.js'
-import { CandidateList, type PeerSource } from './candidates.js'
+import { CandidateList, isLocalHost, peerKey, type PeerSource } from './candidates.js'
 import { ExtensionRegistry, type ExtensionPeer } from './extensions.js'
 import { UtMetadata } from './ut-metadata.js'
 
@@ -138,7 +138,7 @@ export class MetadataSwarm {
   addPeers (list: ReadonlyArray<{ host: string, port: number }>, source: PeerSource = 'tracker'): void {
     if (this.#closed) return
     for (const { host, port } of list) {
-      if (port === this.#o.listenPort && isLocal(host)) continue
+      if (port === this.#o.listenPort && isLocalHost(host)) continue
       this.candidates.add(peerKey(host, port), host, port, source)
     }
     this.#connectMore()
@@ -326,12 +326,4 @@ export class MetadataSwarm {
       default:
     }
   }
-}
-
-function peerKey (host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`
-}
-
-function isLocal (host: string): boolean {
-  return host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
 }

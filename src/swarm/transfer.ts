@@ -6,7 +6,7 @@
  * banned after a few strikes).
  */
 import { createHash } from 'node:crypto'
-import { isIP, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { Bitfield } from '../content/index.js'
 import type { PieceStorage } from '../storage/index.js'
 import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, tcpTransport, type Handshake, type Message, type MovedSocket, type PeerWireHandler, type Transport } from '../wire/index.js'
@@ -14,7 +14,7 @@ import type { AdoptedWire } from './metadata-swarm.js'
 import type { LegacyPeer } from '../discovery/index.js'
 import { LegacySource, type LegacySourceOptions, type RegionHost } from './legacy-source.js'
 import { blockKey, PeerSession, REQUEST_TIMEOUT_MS, type TransferContext } from './peer-session.js'
-import { CandidateList, type PeerSource } from './candidates.js'
+import { CandidateList, isLocalHost, peerKey, type PeerSource } from './candidates.js'
 import type { Peer } from './peer.js'
 import { TypedEmitter, type EventMap } from './emitter.js'
 import { ExtensionRegistry } from './extensions.js'
@@ -288,7 +288,7 @@ export class Transfer implements TransferContext, RegionHost {
     if (this.#closed) return
     if (this.#o.private === true && !PRIVATE_SOURCES.has(source)) return
     for (const { host, port } of list) {
-      if (port === this.listenPort && isLocal(host)) continue
+      if (port === this.listenPort && isLocalHost(host)) continue
       if (this.#isBanned(host, port)) continue
       this.candidates.add(peerKey(host, port), host, port, source)
     }
@@ -862,15 +862,7 @@ function blockDigests (piece: Buffer): Buffer {
   return out
 }
 
-function peerKey (host: string, port: number): string {
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`
-}
-
 /** Peers on loopback share one address, so there a ban is per address and port; elsewhere, per address. */
 function banKey (host: string, port: number): string {
-  return isLocal(host) ? peerKey(host, port) : host
-}
-
-function isLocal (host: string): boolean {
-  return host === '::1' || (isIP(host) === 4 && host.startsWith('127.'))
+  return isLocalHost(host) ? peerKey(host, port) : host
 }

@@ -80,6 +80,29 @@ function routePattern (url: string): RegExp {
   return new RegExp(`^${source}$`)
 }
 
+/**
+ * Records every route added to `app` from now on (call it before any route); the function returned gives the methods
+ * routed for a raw request path: none is a 404, some a 405 with them in `Allow`.
+ */
+export function watchRoutes (app: FastifyInstance): (path: string) => Set<string> {
+  const routes: RouteMatcher[] = []
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    const pattern = routePattern(route.url)
+    let matcher = routes.find((r) => r.pattern.source === pattern.source)
+    if (matcher === undefined) {
+      matcher = { pattern, methods: new Set() }
+      routes.push(matcher)
+    }
+    for (const method of methods) matcher.methods.add(method)
+  })
+  return (path) => {
+    const allowed = new Set<string>()
+    for (const route of routes) if (route.pattern.test(path)) for (const method of route.methods) allowed.add(method)
+    return allowed
+  }
+}
+
 /** Flask's jsonify writes compact JSON ending in a newline; so do we, for every reply. */
 export function serializeJson (payload: unknown): string {
   return `${JSON.stringify(payload)}\n`
@@ -125,16 +148,7 @@ export const jsonErrorServerOptions = {
  * before any route is added: it watches routes being added to tell 405 from 404.
  */
 export function installJsonErrors (app: FastifyInstance, bodyLimit: number): void {
-  const routes: RouteMatcher[] = []
-  app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method]
-    let matcher = routes.find((r) => r.pattern.source === routePattern(route.url).source)
-    if (matcher === undefined) {
-      matcher = { pattern: routePattern(route.url), methods: new Set() }
-      routes.push(matcher)
-    }
-    for (const method of methods) matcher.methods.add(method)
-  })
+  const methodsFor = watchRoutes(app)
 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
@@ -154,11 +168,7 @@ export function installJsonErrors (app: FastifyInstance, bodyLimit: number): voi
   })
 
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?', 1)[0] ?? ''
-    const allowed = new Set<string>()
-    for (const route of routes) {
-      if (route.pattern.test(path)) for (const method of route.methods) allowed.add(method)
-    }
+    const allowed = methodsFor(request.url.split('?', 1)[0] ?? '')
     if (allowed.size > 0) {
       void reply.header('allow', [...allowed].sort().join(', '))
       sendError(reply, 405, 'Method not allowed')
