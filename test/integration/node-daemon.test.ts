@@ -143,3 +143,23 @@ test('Ctrl+C stops a node at once: the tracker hears stopped, and the torrents c
   await pollUntil('seeding again', async () => (await again.api<{ torrent: TorrentSummary }>('GET', `/api/v1/torrents/${body.torrent.id}`)).body.torrent.state === 'seeding' ? true : undefined)
   assert.equal((await again.api<SessionStats>('GET', '/api/v1/stats')).body.current.piecesChecked, 0, 'a clean stop needs no check')
 })
+
+test('bad command lines for the node and the remote commands are one-line errors with exit 2, and start nothing', async (t) => {
+  const dir = tempDir(t)
+  const cases: Array<[string[], RegExp]> = [
+    [['node', '--api-auth', 'nocolon', '--data-dir', join(dir, 'a'), '--port', '0', '--api-port', '0'], /--api-auth takes USER:PASS/],
+    [['node', '--api-bind', '0.0.0.0', '--data-dir', join(dir, 'b'), '--port', '0', '--api-port', '0'], /reachable from the network .* no password/],
+    [['node', '--api-port', '70000'], /port/],
+    [['node', '--max-active-downloads', '-1'], /max active downloads/],
+    [['list', '--node', 'not a url'], /is not a URL/],
+    [['list', '--node', 'ftp://127.0.0.1:9091'], /http or https only/],
+    [['show', '../etc', '--node', 'http://127.0.0.1:9'], /not a torrent id or info hash/],
+    [['pause', 'abc', '--node', 'http://127.0.0.1:9'], /not a torrent id or info hash/]
+  ]
+  for (const [args, pattern] of cases) {
+    const r = await runCli(args, { cwd: dir, timeoutMs: 15_000 })
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, pattern)
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr)
+  }
+})

@@ -136,3 +136,43 @@ test('sessions over the memory transport: a magnet added paused waits, and once 
   assert.deepEqual(net.dials, ['10.0.0.1:6881'], 'one connection for the metadata and the pieces')
   assert.equal(sha1Of(join(dir, 'out', 'song.bin')), createHash('sha1').update(data).digest('hex'))
 })
+
+/** A peer at `address` in the memory network that answers our handshake with its own and then `attack` bytes. */
+async function hostilePeer (net: MemoryNetwork, address: string, infoHash: Buffer, attack: Buffer): Promise<{ closed: Promise<void> }> {
+  let closed: () => void = () => {}
+  const done = new Promise<void>((resolve) => { closed = resolve })
+  await net.transport(address).listen(address, 6881, (socket) => {
+    socket.on('error', () => {})
+    socket.on('close', () => { closed() })
+    socket.once('data', () => {
+      const reserved = Buffer.alloc(8)
+      reserved[5] = 0x10 // BEP 10
+      socket.write(Buffer.concat([Buffer.from([19]), Buffer.from('BitTorrent protocol'), reserved, infoHash, randomBytes(20), attack]))
+    })
+  })
+  return { closed: done }
+}
+
+function message (id: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(5)
+  head.writeUInt32BE(payload.length + 1, 0)
+  head[4] = id
+  return Buffer.concat([head, payload])
+}
+
+test('before the metadata, a bitfield past its bound or a flood of haves costs the peer its connection, and nothing is kept', async (t) => {
+  const { MetadataSwarm, MAX_EARLY_BITFIELD_BYTES, MAX_EARLY_HAVES } = await import('../../src/swarm/index.js')
+  const net = memoryNetwork()
+  const infoHash = randomBytes(20)
+  const bigBitfield = await hostilePeer(net, '10.0.9.1', infoHash, message(5, Buffer.alloc(MAX_EARLY_BITFIELD_BYTES + 1, 0xff)))
+  const haves = Buffer.concat(Array.from({ length: MAX_EARLY_HAVES + 1 }, (_, i) => { const b = Buffer.alloc(4); b.writeUInt32BE(i); return message(4, b) }))
+  const haveFlood = await hostilePeer(net, '10.0.9.2', infoHash, haves)
+  let got = false
+  const swarm = new MetadataSwarm({ infoHash, peerId: randomBytes(20), listenPort: 6881, transport: net.transport('10.0.0.2'), onMetadata: () => { got = true } })
+  t.after(() => { swarm.close() })
+  swarm.addPeers([{ host: '10.0.9.1', port: 6881 }, { host: '10.0.9.2', port: 6881 }], 'manual')
+  await Promise.all([bigBitfield.closed, haveFlood.closed])
+  await pollUntil('both dropped', () => swarm.connections === 0 ? true : undefined, { timeoutMs: 5_000, intervalMs: 5 })
+  assert.equal(got, false)
+  assert.equal(swarm.handOver().length, 0, 'nothing left to hand over')
+})
