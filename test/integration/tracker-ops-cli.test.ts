@@ -43,6 +43,8 @@ async function httpsGet (url: string, ca: string | undefined): Promise<{ status:
 async function startHttpsTracker (dir: string, t: TestContext, extra: string[]): Promise<{ url: string, proc: Proc }> {
   const proc = cli(['tracker', '--port', '0', '--db', join(dir, 'tracker.db'), ...extra], { cwd: dir, t })
   const m = await proc.waitFor(/running on (https:\/\/[\d.]+:\d+)/)
+  // The banner's last line: the lines before it may arrive in a later read than the first one (a CI run saw that).
+  await proc.waitFor(/Press Ctrl\+C to stop/)
   return { url: m[1] ?? '', proc }
 }
 
