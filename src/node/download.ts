@@ -7,15 +7,14 @@
  * Either way the whole-file SHA-1 is checked before the file gets its final name.
  */
 import { rm } from 'node:fs/promises'
-import { resolve } from 'node:path'
-import { hashFile, parseFileHash, parseInfoDict, type ParsedInfo } from '../content/index.js'
+import { hashFile, magnetLink, parseFileHash } from '../content/index.js'
 import { announceUrl, SeedTrackerClient, type LookupResult } from '../discovery/index.js'
 import { AbortError, P2PError, TransferError } from '../errors.js'
-import { ensureDir, existsRefused, hasVerifiedCopy, libraryPath, moveIntoPlace, pathKind, PieceStore } from '../storage/index.js'
-import { downloadLegacy, fetchMetadata, Transfer, type LegacyDownloadEvent, type LegacyProgress, type RateLimiter } from '../swarm/index.js'
-import { Announcer, makePeerId } from './announcer.js'
-import { untilDoneOrStalled } from './download-watch.js'
-import { listenForTorrent, openForDownload } from './torrent-download.js'
+import type { Session } from '../session/session.js'
+import type { Torrent } from '../session/torrent.js'
+import { ensureDir, existsRefused, hasVerifiedCopy, libraryPath, pathKind } from '../storage/index.js'
+import { downloadLegacy, type LegacyDownloadEvent, type LegacyProgress, type RateLimiter, type Transfer } from '../swarm/index.js'
+import { follow, oneShotSession } from './torrent-download.js'
 
 
 export interface DownloadOptions {
@@ -121,92 +120,112 @@ export async function downloadFile (options: DownloadOptions): Promise<DownloadO
   return { ...base, elapsedMs: Date.now() - started, alreadyPresent: false, received: { bittorrent: 0, getChunk: lookup.file_size } }
 }
 
+/** Before its metadata, a catalogue download gives its BitTorrent peers this long before GET_CHUNK alone is used. */
+const METADATA_FALLBACK_MS = 15_000
+const FALLBACK_CHECK_MS = 250
+
 /**
- * The BitTorrent download of a catalogue file, legacy-only peers joining in with GET_CHUNK. Undefined (and nothing
- * written) when it cannot start, namely no peer sends metadata that fits the catalogue entry and legacy peers can
- * still serve the file the seed's way.
+ * The BitTorrent download of a catalogue file, legacy-only peers joining in with GET_CHUNK: a one-shot session's
+ * torrent (torrent-download.ts), its metadata fetched over its own connections to the peers the catalogue lists,
+ * stored as `<out>/<file hash>`. Undefined (and nothing written) when it cannot start, namely no peer sends metadata
+ * that fits the catalogue entry in time and legacy peers can still serve the file the seed's way.
  */
 async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, path: string, options: DownloadOptions): Promise<ReceivedBytes | undefined> {
-  const { signal } = options
-  const peerId = makePeerId()
   const btPeers = (lookup.bt_peers ?? []).map(p => ({ host: p.ip, port: p.port }))
   const btKeys = new Set(btPeers.map(p => peerAddress(p.host, p.port)))
   // A peer of ours is in both lists (one port serves both protocols): BitTorrent is used with it.
   const legacyOnly = lookup.peers.filter(p => !btKeys.has(peerAddress(p.ip, p.port)))
-  const { listener, port, ref } = await listenForTorrent(options.host, options.port)
-  let store: PieceStore | undefined
-  let announcer: Announcer | undefined
+  const infoHash = (lookup.info_hash as string).toLowerCase()
+  const part = `${path}.part`
+  const session = await oneShotSession(options)
+  let torrent: Torrent | undefined
+  let failed = false
   try {
-    const infoHash = lookup.info_hash as string
-    let info: ParsedInfo
-    try {
-      info = parseInfoDict(await fetchMetadata({
-        infoHash: Buffer.from(infoHash, 'hex'), peerId, listenPort: port, peers: btPeers, ...pick(options, ['signal', 'onLog'])
-      }))
-    } catch (err) {
-      if (!(err instanceof P2PError) || err.code === 'ERR_ABORTED' || legacyOnly.length === 0) throw err
-      options.onLog?.(`BitTorrent metadata unavailable (${err.message}); using GET_CHUNK only`)
+    const added = await session.add({ kind: 'magnet', uri: magnetLink({ infoHash, name: lookup.file_name, trackers: [announceUrl(options.trackerUrl)] }) }, {}, {
+      existing: options.overwrite === true ? 'replace' : 'refuse',
+      seedWhenComplete: false,
+      contentName: fileHash,
+      acceptMetadata: (info) => {
+        if (info.files.length !== 1 || info.totalSize !== lookup.file_size) {
+          throw new TransferError('ERR_TRACKER_REPLY', `Tracker catalogue mismatch: the torrent of info hash ${infoHash} is not this file (${info.files.length} files, ${info.totalSize} bytes)`)
+        }
+      },
+      // Every piece matched the torrent; the catalogue's file hash is checked too, as the seed's download does.
+      beforeFinal: async (at) => {
+        const actual = await hashFile(at, pick(options, ['signal']))
+        if (actual.sha1 !== fileHash) {
+          await rm(at, { force: true })
+          throw new TransferError('ERR_HASH_MISMATCH', `Hash mismatch! Expected ${fileHash}, got ${actual.sha1} (the torrent registered for this file holds other content)`)
+        }
+      }
+    })
+    const t = session.torrent(added.id) as Torrent
+    torrent = t
+    t.addPeers(btPeers, 'catalogue')
+    t.addLegacyPeers(legacyOnly, { fileHash, ...pick(options, ['connectTimeoutMs', 'idleTimeoutMs']) })
+    // Followed from the start (a peer may be banned in the first instant); given up on if GET_CHUNK alone is used.
+    const fallback = new AbortController()
+    const received = { bittorrent: 0, getChunk: 0 }
+    const following = follow(session, t, {
+      ...pick(options, ['stallTimeoutMs', 'onWaiting', 'onResume', 'onBanned']),
+      signal: options.signal === undefined ? fallback.signal : AbortSignal.any([options.signal, fallback.signal]),
+      onStart: (x) => {
+        options.onStart?.({ protocol: 'bittorrent', chunks: t.info?.pieceCount ?? 0, peers: btPeers.length + legacyOnly.length, legacyPeers: legacyOnly.length, path })
+        report(x)
+      },
+      onProgress: report,
+      onTransferComplete: (x) => {
+        received.bittorrent += x.downloaded - x.downloadedWithGetChunk
+        received.getChunk += x.downloadedWithGetChunk
+      }
+    })
+    following.catch(() => {})
+    if (legacyOnly.length > 0 && !await metadataInTime(session, t, btPeers.length, options.signal)) {
+      fallback.abort()
+      await following.catch(() => {})
+      options.onLog?.(`BitTorrent metadata unavailable (${t.record.error ?? `no peer sent it in ${METADATA_FALLBACK_MS / 1000} s`}); using GET_CHUNK only`)
       return undefined
     }
-    if (info.files.length !== 1 || info.totalSize !== lookup.file_size) {
-      const why = `the torrent of info hash ${infoHash} is not this file (${info.files.length} files, ${info.totalSize} bytes)`
-      if (legacyOnly.length === 0) throw new TransferError('ERR_TRACKER_REPLY', `Tracker catalogue mismatch: ${why}`)
-      options.onLog?.(`${why}; using GET_CHUNK only`)
-      return undefined
-    }
-    const part = `${path}.part`
-    const opened = await openForDownload([{ path: part, length: info.totalSize }], part, info, options.onResume, resolve(options.outDir))
-    store = opened.store
-    const have = opened.have
-    const transfer = new Transfer({
-      infoHash: Buffer.from(infoHash, 'hex'),
-      pieceHashes: info.pieces,
-      pieceLength: info.pieceLength,
-      totalLength: info.totalSize,
-      store,
-      have,
-      peerId,
-      listenPort: port,
-      metadata: info.raw,
-      onProgress: (t) => options.onProgress?.({
-        downloaded: t.verifiedBytes, total: info.totalSize, chunksDone: t.have.count, chunks: info.pieceCount, peers: t.peers.size + t.legacySources.size
-      }),
-      ...pick(options, ['uploadLimit', 'downloadLimit', 'onLog', 'onBanned'])
-    })
-    ref.transfer = transfer
-    transfer.start()
-    options.onStart?.({ protocol: 'bittorrent', chunks: info.pieceCount, peers: btPeers.length + legacyOnly.length, legacyPeers: legacyOnly.length, path })
-    transfer.addPeers(btPeers, 'catalogue')
-    transfer.addLegacyPeers(legacyOnly, { fileHash, ...pick(options, ['connectTimeoutMs', 'idleTimeoutMs']) })
-    announcer = new Announcer({
-      trackers: [announceUrl(options.trackerUrl)], transfer, peerId, port, totalLength: info.totalSize, ...pick(options, ['onLog'])
-    })
-    await announcer.start()
-    const tracked = announcer
-    await untilDoneOrStalled(transfer, { signal, stallTimeoutMs: options.stallTimeoutMs, trackers: () => tracked.trackers, onWaiting: options.onWaiting })
-    await announcer.completed()
-    // Every piece matched the torrent; the catalogue's file hash is checked too, as the seed's download does.
-    store.close()
-    const actual = await hashFile(part, pick(options, ['signal']))
-    if (actual.sha1 !== fileHash) {
-      await rm(part, { force: true })
-      throw new TransferError('ERR_HASH_MISMATCH', `Hash mismatch! Expected ${fileHash}, got ${actual.sha1} (the torrent registered for this file holds other content)`)
-    }
-    await moveIntoPlace(part, path, options.overwrite === true)
-    return { bittorrent: transfer.downloaded - transfer.downloadedWithGetChunk, getChunk: transfer.downloadedWithGetChunk }
+    await following
+    return received
   } catch (err) {
-    // Interrupted or failed, a partial file with verified pieces is kept to resume from; one with none is not.
-    if (!(err instanceof AbortError) && ref.transfer !== undefined && ref.transfer.have.count === 0) {
-      store?.close()
-      await rm(`${path}.part`, { force: true })
-    }
+    failed = !(err instanceof AbortError)
     throw err
   } finally {
-    await announcer?.stop()
-    ref.transfer?.close()
-    store?.close()
-    await listener.close()
+    await session.close()
+    // A failed download with verified pieces is kept to resume from; one with none is not.
+    if (failed && torrent !== undefined && torrent.summary().verifiedBytes === 0) await rm(part, { force: true })
   }
+
+  function report (t: Transfer): void {
+    options.onProgress?.({ downloaded: t.verifiedBytes, total: t.totalLength, chunksDone: t.have.count, chunks: t.have.size, peers: t.peers.size + t.legacySources.size })
+  }
+}
+
+/**
+ * Whether the torrent got past its metadata: false when the metadata was refused (not this file), or no BitTorrent
+ * peer sent it within METADATA_FALLBACK_MS, or every one of them was tried and none is left connected.
+ */
+async function metadataInTime (session: Session, torrent: Torrent, btPeers: number, signal: AbortSignal | undefined): Promise<boolean> {
+  const deadline = Date.now() + METADATA_FALLBACK_MS
+  for (let i = 0; i < METADATA_FALLBACK_MS / FALLBACK_CHECK_MS + 1; i++) {
+    if (signal?.aborted === true) throw new AbortError('Download interrupted')
+    if (torrent.state === 'error') {
+      if (torrent.failure instanceof P2PError && torrent.failure.code !== 'ERR_TRACKER_REPLY') throw torrent.failure
+      await session.remove(torrent.id)
+      return false
+    }
+    if (torrent.info !== undefined) return true
+    const m = torrent.metadataSwarm
+    const triedAll = m !== undefined && m.peers === 0 && m.dialing === 0 && m.everConnected + m.dialsFailed >= btPeers
+    if (Date.now() >= deadline || triedAll) {
+      await session.remove(torrent.id)
+      return false
+    }
+    await new Promise((resolve) => setTimeout(resolve, FALLBACK_CHECK_MS))
+  }
+  await session.remove(torrent.id)
+  return false
 }
 
 function peerAddress (host: string, port: number): string {

@@ -13,7 +13,7 @@ import { PeerListener, type PeerListenerOptions } from '../node/peer-listener.js
 import { RateLimiter, TICK_MS, TypedEmitter } from '../swarm/index.js'
 import type { Transport } from '../wire/index.js'
 import { ResumeStore, type NewTorrentRecord, type TorrentRecord } from './resume-store.js'
-import { Torrent, type TorrentHost } from './torrent.js'
+import { Torrent, type TorrentHost, type TorrentRunOptions } from './torrent.js'
 import type {
   AddOptions, AddSource, FreeSpace, SessionApi, SessionEventMap, SessionSettings, SessionStats, SettingsChanges, TorrentChanges,
   TorrentDetail, TorrentLimits, TorrentRef, TorrentSummary
@@ -49,6 +49,8 @@ export interface SessionOptions {
   onLog?: (message: string) => void
   /** A global upload limit owned by the caller (shared with what else it serves); default: the session's own. */
   uploadLimit?: RateLimiter
+  /** The same for downloads (a one-shot `download -d`). */
+  downloadLimit?: RateLimiter
   /** GET_CHUNK serving on the same port (what `share FILE` offers the seed's peers): its files and dialect. */
   chunks?: Pick<PeerListenerOptions, 'source' | 'dialect' | 'onRequest'>
 }
@@ -59,8 +61,9 @@ export class Session implements SessionApi {
   readonly peerId = makePeerId()
   readonly store: ResumeStore
   readonly uploadLimit: RateLimiter
-  readonly downloadLimit = new RateLimiter(0)
+  readonly downloadLimit: RateLimiter
   readonly #ownUploadLimit: boolean
+  readonly #ownDownloadLimit: boolean
   readonly #o: SessionOptions
   readonly #torrents = new Map<number, Torrent>()
   readonly #byHash = new Map<string, Torrent>()
@@ -86,6 +89,8 @@ export class Session implements SessionApi {
     this.store = store
     this.uploadLimit = options.uploadLimit ?? new RateLimiter(0)
     this.#ownUploadLimit = options.uploadLimit === undefined
+    this.downloadLimit = options.downloadLimit ?? new RateLimiter(0)
+    this.#ownDownloadLimit = options.downloadLimit === undefined
     const saved = parseSettings(store.getSetting('settings'))
     this.#settings = {
       downloadDir: resolve(options.downloadDir ?? saved.downloadDir ?? join(options.dataDir ?? '.', 'downloads')),
@@ -225,7 +230,8 @@ export class Session implements SessionApi {
     this.#need(ref).addPeers(peers)
   }
 
-  async add (source: AddSource, options: AddOptions = {}): Promise<TorrentSummary> {
+  /** `run`: how the torrent runs beyond its record (what a one-shot `download` asks; torrent.ts), not persisted. */
+  async add (source: AddSource, options: AddOptions = {}, run: TorrentRunOptions = {}): Promise<TorrentSummary> {
     if (this.#closed) throw new P2PError('ERR_CLOSED', 'The session is shutting down')
     if (this.#torrents.size >= MAX_TORRENTS) throw new ValidationError(`The node holds ${MAX_TORRENTS} torrents, its most`)
     const downloadDir = resolve(options.downloadDir ?? this.#settings.downloadDir)
@@ -286,7 +292,7 @@ export class Session implements SessionApi {
     }
     // Checked again: another add of the same hash may have finished while this one awaited.
     this.#refuseDuplicate(record.infoHash)
-    const torrent = new Torrent(this.#host, this.store.insert(record, torrentFile))
+    const torrent = new Torrent(this.#host, this.store.insert(record, torrentFile), run)
     this.#track(torrent)
     this.#log(torrent, `added${record.paused ? ' (paused)' : ''}`)
     this.events.emit('added', torrent.summary())
@@ -593,7 +599,7 @@ export class Session implements SessionApi {
   #applyLimits (): void {
     // A limit the caller owns (share's -u) is set by the caller.
     if (this.#ownUploadLimit) this.uploadLimit.setRate(this.#settings.uploadLimit ?? 0)
-    this.downloadLimit.setRate(this.#settings.downloadLimit ?? 0)
+    if (this.#ownDownloadLimit) this.downloadLimit.setRate(this.#settings.downloadLimit ?? 0)
   }
 }
 

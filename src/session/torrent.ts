@@ -12,8 +12,9 @@ import { cp, lstat, mkdir, open, readdir, rename, rm, rmdir } from 'node:fs/prom
 import { join, relative } from 'node:path'
 import { Bitfield, encodeMetainfo, parseInfoDict, parseMagnet, resolveInside, type ParsedInfo } from '../content/index.js'
 import { P2PError, StorageError, systemErrorCode, TransferError } from '../errors.js'
-import { moveIntoPlace, PieceStore, type StoreFile } from '../storage/index.js'
-import { LimitPair, MetadataSwarm, RateLimiter, RateMeter, Transfer } from '../swarm/index.js'
+import { assertNoLinksInside, existsRefused, moveIntoPlace, pathKind, PieceStore, type StoreFile } from '../storage/index.js'
+import type { LegacyPeer } from '../discovery/index.js'
+import { LimitPair, MetadataSwarm, RateLimiter, RateMeter, Transfer, type LegacySourceOptions, type PeerSource } from '../swarm/index.js'
 import type { Transport } from '../wire/index.js'
 import { Announcer } from '../node/announcer.js'
 import type { ResumeStore, TorrentRecord, FileStamp } from './resume-store.js'
@@ -42,6 +43,28 @@ export interface TorrentHost {
   log: (torrent: Torrent, message: string) => void
   /** Pieces hashed by a check (for the node's statistics: a restart that re-hashes shows here). */
   countChecked: (pieces: number) => void
+}
+
+/**
+ * How one torrent runs, beyond its record: what a one-shot `download` asks of the session torrent it drives (nothing
+ * here is persisted; a node's torrents run with the defaults).
+ */
+export interface TorrentRunOptions {
+  /**
+   * Content already at the torrent's name. `use` (a node's, as Transmission's and libtorrent's): checked, its verified
+   * pieces kept and the rest fetched into it. `refuse` (`download`): unless it is this torrent's content, complete,
+   * the torrent fails with ERR_OUTPUT_EXISTS before anything is fetched. `replace` (`download --overwrite`): the
+   * download goes to `.part` beside it and replaces it once verified.
+   */
+  existing?: 'use' | 'refuse' | 'replace'
+  /** The top name on disk instead of the torrent's (a catalogue download is stored as `<file hash>`). */
+  contentName?: string
+  /** Seed once complete (default); false: stop, the trackers told `completed` then `stopped` (`download` without --seed). */
+  seedWhenComplete?: boolean
+  /** The metadata before anything is written: throws to refuse it (the torrent fails with that error). */
+  acceptMetadata?: (info: ParsedInfo) => void
+  /** The complete content, under its `.part` name, before it takes its final one: throws to fail the torrent. */
+  beforeFinal?: (path: string) => Promise<void>
 }
 
 /** Which pieces must be hashed before the torrent may run: none, some (a file changed), or all. */
@@ -82,16 +105,30 @@ export class Torrent {
   #startedAt: number | null = null
   /** When an idle torrent last looked at its seed limits. */
   #lastLook = 0
-  readonly #manualPeers: Array<{ host: string, port: number }> = []
+  readonly #manualPeers: Array<{ host: string, port: number, source: PeerSource }> = []
   /** Of this run, what transfers that ended moved (payload; downloads count new blocks only). */
   #runDown = 0
   #runUp = 0
   checkedPieces = 0
   #checkTotal = 0
+  readonly #run0: TorrentRunOptions
+  /** GET_CHUNK peers of a catalogue download, joined to every transfer it starts. */
+  readonly #legacy: Array<{ peers: readonly LegacyPeer[], options: LegacySourceOptions }> = []
+  /** `existing: 'replace'`: something else is at the final name, replaced once the download is verified. */
+  #replaceFinal = false
+  /** `existing` was applied (once: a later start resumes what it began). */
+  #claimed = false
+  /** The error the torrent failed with (its code tells a one-shot download's exit status); `record.error` is its text. */
+  failure: Error | undefined
+  /** The content was complete where it belongs when it was first checked: nothing was downloaded. */
+  foundComplete = false
+  /** The last check: pieces hashed and how many were good (a resumed download reports it). */
+  lastCheck: { pieces: number, verified: number } | undefined
 
-  constructor (host: TorrentHost, record: TorrentRecord) {
+  constructor (host: TorrentHost, record: TorrentRecord, run: TorrentRunOptions = {}) {
     this.#host = host
     this.record = record
+    this.#run0 = run
     this.#ownUp = new RateLimiter(record.limits.uploadLimit ?? 0)
     this.#ownDown = new RateLimiter(record.limits.downloadLimit ?? 0)
     this.#state = record.error !== null ? 'error' : record.paused ? 'paused' : record.finished ? 'stopped' : 'queued'
@@ -164,7 +201,7 @@ export class Torrent {
         if (run.signal.aborted) return
         void this.#serial(async () => {
           await this.#deactivate()
-          this.#fail((err as Error).message)
+          this.#fail(err as Error)
         })
       })
     })
@@ -186,7 +223,7 @@ export class Torrent {
     await this.#serial(async () => {
       this.record.paused = false
       this.record.finished = false
-      if (this.#state === 'error') { this.record.error = null; this.#planned = false }
+      if (this.#state === 'error') { this.record.error = null; this.failure = undefined; this.#planned = false }
       if (this.#run === undefined) this.#setState('queued')
       this.#save()
     })
@@ -206,7 +243,7 @@ export class Torrent {
       try {
         await this.#check(run.signal)
       } catch (err) {
-        if (!run.signal.aborted) this.#fail((err as Error).message)
+        if (!run.signal.aborted) this.#fail(err as Error)
       } finally {
         this.#run = undefined
         this.#pieceStore?.close()
@@ -234,11 +271,35 @@ export class Torrent {
     this.#announcer?.announceNow()
   }
 
-  /** Peers given by hand (`source` manual): dialled now if it runs, else when it next starts. */
-  addPeers (peers: ReadonlyArray<{ host: string, port: number }>): void {
-    for (const p of peers) if (this.#manualPeers.length < MAX_MANUAL_PEERS) this.#manualPeers.push(p)
-    this.#transfer?.addPeers([...peers], 'manual')
-    this.#swarm?.addPeers(peers, 'manual')
+  /** Peers given by hand (or by the catalogue): dialled now if it runs, and again whenever it next starts. */
+  addPeers (peers: ReadonlyArray<{ host: string, port: number }>, source: PeerSource = 'manual'): void {
+    for (const p of peers) if (this.#manualPeers.length < MAX_MANUAL_PEERS) this.#manualPeers.push({ ...p, source })
+    this.#transfer?.addPeers([...peers], source)
+    this.#swarm?.addPeers(peers, source)
+  }
+
+  /** GET_CHUNK peers (the seed's, from the catalogue) fetched into the same pieces, now and in every later transfer. */
+  addLegacyPeers (peers: readonly LegacyPeer[], options: LegacySourceOptions): void {
+    this.#legacy.push({ peers, options })
+    this.#transfer?.addLegacyPeers(peers, options)
+  }
+
+  /** Before its metadata, a magnet's connections (undefined otherwise). */
+  get metadataSwarm (): MetadataSwarm | undefined {
+    return this.#swarm
+  }
+
+  /** Its trackers' latest answers (empty while it does not run). */
+  get trackerStatuses (): Announcer['trackers'] {
+    return this.#announcer?.trackers ?? []
+  }
+
+  /** End it with this error (a one-shot download that stalled): it stops, in state `error`, `failure` this. */
+  async fail (err: Error): Promise<void> {
+    await this.#serial(async () => {
+      await this.#deactivate()
+      this.#fail(err)
+    })
   }
 
   /** Per-torrent limits (rates change at once, seed limits at the next tick). */
@@ -257,8 +318,8 @@ export class Torrent {
       if (this.#state !== 'error' && this.#state !== 'paused' && this.#state !== 'stopped') this.#setState('queued')
       if (move && this.info !== undefined) {
         for (const suffix of ['', PART_SUFFIX]) {
-          const from = join(this.record.downloadDir, this.info.name + suffix)
-          const to = join(dir, this.info.name + suffix)
+          const from = join(this.record.downloadDir, this.#top + suffix)
+          const to = join(dir, this.#top + suffix)
           if (await kindOf(from) === 'missing') continue
           if (await kindOf(to) !== 'missing') throw new StorageError('ERR_OUTPUT_EXISTS', `${to} already exists; nothing was moved`)
           await mkdir(dir, { recursive: true })
@@ -299,7 +360,7 @@ export class Torrent {
         if (f.padding === true) continue
         if (await kindOf(f.path) === 'file') await rm(f.path, { force: true })
       }
-      if (this.info.multiFile) await removeEmptyDirs(join(this.record.downloadDir, this.info.name + suffix))
+      if (this.info.multiFile) await removeEmptyDirs(join(this.record.downloadDir, this.#top + suffix))
     }
   }
 
@@ -440,7 +501,9 @@ export class Torrent {
     else if (this.#state === 'seeding') this.record.secondsSeeding += seconds
   }
 
-  #fail (message: string): void {
+  #fail (cause: Error | string): void {
+    const message = typeof cause === 'string' ? cause : cause.message
+    this.failure = typeof cause === 'string' ? new P2PError('ERR_TORRENT', cause) : cause
     this.#foldActiveTime()
     this.record.error = message
     this.#host.log(this, `error: ${message}`)
@@ -486,6 +549,11 @@ export class Torrent {
   async #activate (signal: AbortSignal): Promise<void> {
     if (this.info === undefined) await this.#fetchMetadata(signal)
     if (signal.aborted) return
+    if (!this.#claimed && (this.#run0.existing ?? 'use') !== 'use') {
+      await this.#claimPlace(signal)
+      if (signal.aborted) return
+      if (this.foundComplete) this.#host.changed(this, 'complete')
+    }
     if (!this.#planned) await this.#planCheck()
     if (this.#pendingCheck !== undefined) {
       await this.#check(signal)
@@ -523,7 +591,7 @@ export class Torrent {
       onLog: (m) => { host.log(this, m) }
     })
     this.#swarm = swarm
-    if (this.#manualPeers.length > 0) swarm.addPeers(this.#manualPeers, 'manual')
+    for (const p of this.#manualPeers) swarm.addPeers([p], p.source)
     if (trackers.length > 0) {
       this.#announcer = new Announcer({ trackers, transfer: swarm, peerId: host.peerId, port: host.port, totalLength: 1, onLog: (m) => { host.log(this, m) } })
       void this.#announcer.start()
@@ -531,6 +599,7 @@ export class Torrent {
     const raw = await Promise.race([metadata, new Promise<undefined>((resolve) => { signal.addEventListener('abort', () => { resolve(undefined) }, { once: true }) })])
     if (raw === undefined || signal.aborted) return
     const info = parseInfoDict(raw)
+    this.#run0.acceptMetadata?.(info)
     await this.#serial(async () => {
       this.record.info = info.raw
       this.record.name = info.name
@@ -546,10 +615,9 @@ export class Torrent {
   /** Where the content is now: the final place, or the `.part` one. */
   async #location (): Promise<'final' | 'part'> {
     if (this.record.sharedInPlace || this.record.doneAt !== null) return 'final'
-    const info = this.info as ParsedInfo
-    const part = join(this.record.downloadDir, info.name + PART_SUFFIX)
-    const final = join(this.record.downloadDir, info.name)
-    if (await kindOf(part) !== 'missing') return 'part'
+    const part = join(this.record.downloadDir, this.#top + PART_SUFFIX)
+    const final = join(this.record.downloadDir, this.#top)
+    if (this.#replaceFinal || await kindOf(part) !== 'missing') return 'part'
     // No .part but the content under its name: killed between the rename and its record, or added over content that
     // was there (checked first; the pieces it held are kept and the rest fetched into it, in place). A file there
     // without one verified piece is someone else's: the download goes to .part, and never replaces it.
@@ -557,13 +625,63 @@ export class Torrent {
     return 'part'
   }
 
+  /** The top name of its content on disk: the torrent's name, or the one it was told to use. */
+  get #top (): string {
+    return this.#run0.contentName ?? (this.info as ParsedInfo).name
+  }
+
   #files (suffix: string): StoreFile[] {
     const info = this.info as ParsedInfo
     const root = this.record.downloadDir
+    const top = this.#top
     return info.files.map(f => {
-      const [top, ...rest] = f.path.split('/')
-      return { path: resolveInside(root, [`${top ?? ''}${suffix}`, ...rest].join('/')), length: f.length, padding: f.padding }
+      const rest = f.path.split('/').slice(1)
+      return { path: resolveInside(root, [`${top}${suffix}`, ...rest].join('/')), length: f.length, padding: f.padding }
     })
+  }
+
+  /**
+   * `existing: 'refuse' | 'replace'`: what is at the final name is looked at before anything is written. This torrent's
+   * content, complete (every file a regular file of its size, no link on the way, every piece good): seeded from there,
+   * or just reported present. Anything else: refused (ERR_OUTPUT_EXISTS), or left to be replaced once the download
+   * beside it (`.part`) is verified.
+   */
+  async #claimPlace (signal: AbortSignal): Promise<void> {
+    this.#claimed = true
+    const final = join(this.record.downloadDir, this.#top)
+    if (await pathKind(final) === 'missing') return
+    const info = this.info as ParsedInfo
+    const files = this.#files('')
+    let intact = await pathKind(final) !== 'link'
+    for (const f of files) {
+      if (!intact) break
+      if (f.padding === true) continue
+      try {
+        assertNoLinksInside(this.record.downloadDir, f.path)
+      } catch {
+        intact = false
+        break
+      }
+      const s = await statOf(f.path)
+      intact = s !== undefined && s.size === f.length
+    }
+    if (intact) {
+      const have = new Bitfield(info.pieceCount)
+      await this.#hashPieces(files, Array.from({ length: info.pieceCount }, (_, i) => i), have, signal)
+      if (signal.aborted) return
+      if (have.complete) {
+        this.#have = have
+        this.#pendingCheck = undefined
+        this.#planned = true
+        this.foundComplete = true
+        this.record.doneAt = Date.now()
+        this.record.error = null
+        this.#save()
+        return
+      }
+    }
+    if (this.#run0.existing === 'refuse') throw existsRefused(final, 'nothing was downloaded')
+    this.#replaceFinal = true
   }
 
   /**
@@ -614,11 +732,23 @@ export class Torrent {
     if (pending === undefined) return
     const have = this.#have as Bitfield
     const pieces = pending === 'all' ? Array.from({ length: info.pieceCount }, (_, i) => i) : [...pending].sort((a, b) => a - b)
+    const location = await this.#location()
+    await this.#hashPieces(this.#files(location === 'final' ? '' : PART_SUFFIX), pieces, have, signal)
+    if (signal.aborted) return
+    this.#pendingCheck = undefined
+    this.record.stamps = null
+    this.record.error = null
+    this.lastCheck = { pieces: pieces.length, verified: have.count }
+    this.#host.log(this, `checked ${pieces.length} pieces: ${have.count} of ${info.pieceCount} verified`)
+    this.#save()
+  }
+
+  /** Hash `pieces` of `files` as they are (state `checking`, counted), setting or clearing each in `have`. */
+  async #hashPieces (files: StoreFile[], pieces: number[], have: Bitfield, signal: AbortSignal): Promise<void> {
+    const info = this.info as ParsedInfo
     this.#setState('checking')
     this.checkedPieces = 0
     this.#checkTotal = pieces.length
-    const location = await this.#location()
-    const files = this.#files(location === 'final' ? '' : PART_SUFFIX)
     const buffer = Buffer.allocUnsafe(info.pieceLength)
     for (const index of pieces) {
       if (signal.aborted) return
@@ -629,11 +759,6 @@ export class Torrent {
       this.checkedPieces++
       this.#host.countChecked(1)
     }
-    this.#pendingCheck = undefined
-    this.record.stamps = null
-    this.record.error = null
-    this.#host.log(this, `checked ${pieces.length} pieces: ${have.count} of ${info.pieceCount} verified`)
-    this.#save()
   }
 
   /** Open the store, start the transfer and its announcer: downloading or seeding. */
@@ -642,6 +767,13 @@ export class Torrent {
     const have = this.#have as Bitfield
     const complete = have.complete
     if (complete && await this.#location() === 'part') await this.#moveIntoPlace()
+    if (complete && this.#run0.seedWhenComplete === false) {
+      // A one-shot download of content that is already here: nothing to fetch, nobody to tell.
+      this.record.finished = true
+      this.#save()
+      this.#setState('stopped')
+      return
+    }
     const location = await this.#location()
     const root = this.record.downloadDir
     const files = this.#files(location === 'final' ? '' : PART_SUFFIX)
@@ -685,11 +817,12 @@ export class Torrent {
       if (this.#transfer !== transfer) return
       void this.#serial(async () => {
         await this.#deactivate()
-        this.#fail((err as Error).message)
+        this.#fail(err as Error)
       })
     })
     transfer.start({ timer: false })
-    if (this.#manualPeers.length > 0) transfer.addPeers(this.#manualPeers, 'manual')
+    for (const p of this.#manualPeers) transfer.addPeers([p], p.source)
+    for (const l of this.#legacy) transfer.addLegacyPeers(l.peers, l.options)
     // The magnet's connections carry on, and its announcer reports for the transfer (no second `started`).
     const swarm = this.#swarm
     this.#swarm = undefined
@@ -718,23 +851,34 @@ export class Torrent {
       this.#have = cloneBitfield(transfer.have)
     } catch (err) {
       await this.#deactivate()
-      this.#fail((err as Error).message)
+      this.#fail(err as Error)
       return
     }
     this.record.doneAt = Date.now()
     this.record.stamps = await this.#stamps()
     this.#save()
+    if (this.#run0.seedWhenComplete === false) {
+      await this.#announcer?.completed()
+      await this.#deactivate()
+      this.record.finished = true
+      this.#save()
+      this.#setState('stopped')
+      this.#host.log(this, 'complete: every piece verified')
+      this.#host.changed(this, 'complete')
+      return
+    }
     void this.#announcer?.completed()
     this.#setState('seeding')
     this.#host.log(this, 'complete: every piece verified')
     this.#host.changed(this, 'complete')
   }
 
-  /** `<name>.part` becomes `<name>`; something else already there is never replaced. */
+  /** `<name>.part` becomes `<name>`; something else already there is never replaced (but with `existing: 'replace'`). */
   async #moveIntoPlace (): Promise<void> {
-    const info = this.info as ParsedInfo
-    const final = join(this.record.downloadDir, info.name)
-    await moveIntoPlace(final + PART_SUFFIX, final, false)
+    const final = join(this.record.downloadDir, this.#top)
+    await this.#run0.beforeFinal?.(final + PART_SUFFIX)
+    await moveIntoPlace(final + PART_SUFFIX, final, this.#replaceFinal)
+    this.#replaceFinal = false
     this.record.doneAt ??= Date.now()
     this.#save()
   }

@@ -8,7 +8,6 @@ export { PiecePicker, ENDGAME_MAX_DUPLICATES, type BlockRef, type PickerOptions 
 export { PeerSession } from './peer-session.js'
 export { LegacySource, LEGACY_SOURCE_WORKERS, type LegacySourceOptions } from './legacy-source.js'
 export { RateMeter } from './rate.js'
-export { fetchMetadata, METADATA_PEER_TIMEOUT_MS, type MetadataFetchOptions } from './metadata-fetch.js'
 export { RateLimiter, LimitPair, type Limit, type LimiterClock } from './rate-limiter.js'
 export { CandidateList, DIAL_RETRY_BASE_MS, DIAL_RETRY_MAX_MS, MAX_CANDIDATES, MAX_DIAL_FAILURES, type Candidate, type PeerSource } from './candidates.js'
 export type { Peer } from './peer.js'

@@ -108,6 +108,9 @@ export class MetadataSwarm {
   readonly #connected = new Set<string>()
   #closed = false
   #handedOver = false
+  /** Dials that failed or never completed a handshake, and handshakes completed (what a download's watch reports). */
+  dialsFailed = 0
+  everConnected = 0
 
   constructor (options: MetadataSwarmOptions) {
     this.#o = options
@@ -126,6 +129,15 @@ export class MetadataSwarm {
   /** Connections open (handshaken or not) and being dialled. */
   get connections (): number {
     return this.#conns.size + this.#dialing.size
+  }
+
+  /** Handshaken connections, and dials in progress. */
+  get peers (): number {
+    return this.#connected.size
+  }
+
+  get dialing (): number {
+    return this.#dialing.size
   }
 
   /** What the announcer reports while the metadata is fetched. */
@@ -212,7 +224,7 @@ export class MetadataSwarm {
       clearTimeout(timer)
       if (this.#dialing.get(key) !== socket) return
       this.#dialing.delete(key)
-      if (!this.#closed) { this.candidates.failed(key, this.#now()); this.#connectMore() }
+      if (!this.#closed) { this.dialsFailed++; this.candidates.failed(key, this.#now()); this.#connectMore() }
     }
     const timer = setTimeout(() => { notConnected(); socket.destroy() }, CONNECT_TIMEOUT_MS)
     socket.once('connect', () => {
@@ -263,6 +275,7 @@ export class MetadataSwarm {
         if (remote.peerId.equals(this.#o.peerId)) return { accept: false, reason: 'connected to ourselves' }
         if (this.#connected.has(c.key)) return { accept: false, reason: 'already connected' }
         this.#connected.add(c.key)
+        this.everConnected++
         if (c.dialKey !== undefined) this.candidates.connected(c.dialKey)
         c.peer = new EarlyPeer(c.key, c.wire)
         return { accept: true }
@@ -285,7 +298,7 @@ export class MetadataSwarm {
         if (c.peer !== undefined) { this.#connected.delete(c.key); this.extensions.onClose(c.peer) }
         if (c.dialKey !== undefined && !this.#closed) {
           if (c.peer !== undefined) this.candidates.ended(c.dialKey, this.#now())
-          else this.candidates.failed(c.dialKey, this.#now())
+          else { this.dialsFailed++; this.candidates.failed(c.dialKey, this.#now()) }
         }
         if (!this.#handedOver) this.#o.onLog?.(`${c.key}: closed: ${reason}`)
         this.#connectMore()

@@ -12,10 +12,11 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { bencode, Bitfield } from '../../src/content/index.js'
-import { fetchMetadata, type PeerSession, type Transfer } from '../../src/swarm/index.js'
+import type { PeerSession, Transfer } from '../../src/swarm/index.js'
 import { decodeMetadataMessage, encode, encodeHandshake, encodeMetadataMessage, MessageDecoder } from '../../src/wire/index.js'
 import { MAX_UNSENT_BYTES } from '../../src/wire/bt/connection.js'
 import { tempDir } from '../helpers/files.js'
+import { metadataProbe } from '../helpers/metadata.js'
 import { startTestPeer, withDeadline, type TestPeer } from '../helpers/bt-peer.js'
 
 const PIECE = 64 * 1024
@@ -214,6 +215,6 @@ test('ut_metadata: an info dictionary of several 16 KiB pieces, all asked for at
   const dir = tempDir(t)
   const tor = torrent()
   const seed = await startPeer(t, dir, 'seed.bin', tor, true)
-  const got = await withDeadline(fetchMetadata({ infoHash: tor.infoHash, peerId: randomBytes(20), listenPort: 1, peers: [{ host: '127.0.0.1', port: seed.port }] }), 20_000, 'metadata')
+  const got = await metadataProbe(t, tor.infoHash, [{ host: '127.0.0.1', port: seed.port }]).within(20_000)
   assert.ok(got.equals(tor.info), `${Math.ceil(tor.info.length / 16384)} pieces, none refused`)
 })

@@ -11,10 +11,11 @@ import { join } from 'node:path'
 import { bencode, Bitfield } from '../../src/content/index.js'
 import { PeerListener } from '../../src/node/index.js'
 import { PieceStore } from '../../src/storage/index.js'
-import { fetchMetadata, Transfer } from '../../src/swarm/index.js'
+import { Transfer } from '../../src/swarm/index.js'
 import { createServer } from 'node:net'
 import { decodeHandshake, decodeMetadataMessage, encode, encodeExtendedHandshake, encodeHandshake, encodeMetadataMessage, MessageDecoder, type Message } from '../../src/wire/index.js'
 import { tempDir } from '../helpers/files.js'
+import { metadataProbe } from '../helpers/metadata.js'
 
 const PIECE = 16 * 1024
 
@@ -132,16 +133,13 @@ test('ut_metadata from peers: wrong bytes or pieces of the wrong size are refuse
   const honest = await seed(t)
   const liar = await seed(t, (info) => Buffer.concat([info.subarray(0, info.length - 1), Buffer.from('x')]), honest.data)
   const short = await shortMetadataPeer(t, honest.infoHash, honest.info.length)
-  const logs: string[] = []
-  const base = { infoHash: honest.infoHash, peerId: randomBytes(20), listenPort: 1, onLog: (m: string) => { logs.push(m) } }
-  const peers = [{ host: '127.0.0.1', port: liar.port }, { host: '127.0.0.1', port: short }]
-  await assert.rejects(fetchMetadata({ ...base, peers }), (err: Error & { code?: string }) => {
-    assert.equal(err.code, 'ERR_NO_METADATA')
-    assert.match(err.message, /metadata does not match the info hash/)
-    assert.match(err.message, /metadata piece 0 of the wrong size/)
-    return true
-  })
-  const got = await fetchMetadata({ ...base, peers: [...peers, { host: '127.0.0.1', port: honest.port }] })
+  // A magnet's metadata phase (the swarm a session torrent runs before it has its info dictionary).
+  const probe = metadataProbe(t, honest.infoHash, [{ host: '127.0.0.1', port: liar.port }, { host: '127.0.0.1', port: short }])
+  await assert.rejects(probe.within(3_000), /no metadata in 3000 ms/)
+  assert.ok(probe.logs.some(l => l.includes('does not match the info hash')), probe.logs.join('\n'))
+  assert.ok(probe.logs.some(l => l.includes('metadata piece 0 of the wrong size')), probe.logs.join('\n'))
+  assert.equal(probe.swarm.peers, 0, 'both lost their connections')
+  probe.swarm.addPeers([{ host: '127.0.0.1', port: honest.port }])
+  const got = await probe.within(10_000)
   assert.ok(got.equals(honest.info), 'the honest peer\'s copy, checked against the info hash')
-  assert.ok(logs.some(l => l.includes('does not match the info hash')))
 })

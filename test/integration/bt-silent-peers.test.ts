@@ -13,12 +13,13 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Bitfield } from '../../src/content/index.js'
 import { PieceStore } from '../../src/storage/index.js'
-import { fetchMetadata, Transfer } from '../../src/swarm/index.js'
+import { Transfer } from '../../src/swarm/index.js'
 import { DIAL_RETRY_BASE_MS } from '../../src/swarm/index.js'
 import { HANDSHAKE_TIMEOUT_MS } from '../../src/wire/index.js'
 import { tempDir } from '../helpers/files.js'
 import { freePort } from '../helpers/net.js'
 import { pollUntil } from '../helpers/poll.js'
+import { metadataProbe } from '../helpers/metadata.js'
 
 const PIECE = 16 * 1024
 
@@ -140,14 +141,14 @@ test('a peer that refuses the connection is not dialled again at the next announ
   assert.equal(transfer.dialing, 0, 'no new dial before the back-off')
 })
 
-test('a metadata fetch from silent peers, aborted, closes every connection it opened', async (t) => {
+test('a magnet\'s metadata swarm dialling silent peers, closed (paused or removed), closes every connection it opened', async (t) => {
   const peers: Silent[] = []
   for (let i = 0; i < 4; i++) peers.push(await silentPeer(t))
-  const abort = new AbortController()
-  const fetching = fetchMetadata({ infoHash: randomBytes(20), peerId: randomBytes(20), listenPort: 1, peers: peers.map(p => ({ host: '127.0.0.1', port: p.port })), signal: abort.signal })
+  const { swarm } = metadataProbe(t, randomBytes(20), peers.map(p => ({ host: '127.0.0.1', port: p.port })))
   await pollUntil('every connection accepted', () => openAt(peers) === peers.length ? true : undefined, { timeoutMs: 5_000, intervalMs: 20 })
-  abort.abort()
-  await assert.rejects(fetching, { code: 'ERR_ABORTED' })
+  // A magnet paused or removed before its metadata came.
+  swarm.close()
+  assert.equal(swarm.connections, 0)
   await pollUntil('nothing open at the servers', () => openAt(peers) === 0 ? true : undefined,
     { timeoutMs: 5_000, intervalMs: 20, describe: () => `${openAt(peers)} open` })
 })

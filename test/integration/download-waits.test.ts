@@ -71,12 +71,15 @@ test('a magnet whose tracker refuses fails with the tracker\'s reason, exit 3, n
   assert.equal(existsSync(join(dir, 'out')), false, 'the output folder of a failed download is not created')
 })
 
-test('a magnet whose metadata never comes tells its tracker it stopped: no phantom leecher stays behind', async (t) => {
+test('a magnet whose metadata never comes waits like a download, fails after --stall-timeout, and tells its tracker it stopped', async (t) => {
   const dir = tempDir(t, 'p2p-waits-')
   const { url } = await startTracker(dir, t)
   const infoHash = 'cd'.repeat(20)
-  const r = await download(dir, `magnet:?xt=urn:btih:${infoHash}&tr=${encodeURIComponent(`${url}/announce`)}`, [])
+  const r = await download(dir, `magnet:?xt=urn:btih:${infoHash}&tr=${encodeURIComponent(`${url}/announce`)}`, ['--stall-timeout', '2'])
   assert.equal(r.code, 5, r.stderr)
+  assert.match(r.stdout, /Waiting: no peers yet/)
+  assert.match(r.stderr, /No peers found for this torrent in 2 s/)
+  assert.equal(existsSync(join(dir, 'out')), false, 'nothing is written before the metadata')
   // The lookup announced `started` (a leecher); `stopped` took it off again. A tracker forgets an empty swarm's
   // hash or reports it with zeros: either way no leecher is left.
   const stats = (await scrape(`${url}/announce`, [infoHash])).get(infoHash)

@@ -14,10 +14,11 @@ import { bencode, Bitfield, parseMetainfo } from '../../src/content/index.js'
 import { scrape } from '../../src/discovery/index.js'
 import { PeerListener } from '../../src/node/index.js'
 import { PieceStore } from '../../src/storage/index.js'
-import { fetchMetadata, Transfer } from '../../src/swarm/index.js'
+import { Transfer } from '../../src/swarm/index.js'
 import { decodeExtendedHandshake, decodeHandshake, encodeHandshake, MessageDecoder, type Message } from '../../src/wire/index.js'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
 import { pollUntil } from '../helpers/poll.js'
+import { metadataProbe } from '../helpers/metadata.js'
 import { runCli, startSharer, startTracker } from '../helpers/process.js'
 
 function events (stdout: string): Array<Record<string, unknown>> {
@@ -249,7 +250,8 @@ test('a private torrent\'s peers offer no peer exchange: no ut_pex in the extend
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   t.after(() => { server.close() })
   const fakePort = (server.address() as { port: number }).port
-  await assert.rejects(fetchMetadata({ infoHash, peerId: randomBytes(20), listenPort: 1, peers: [{ host: '127.0.0.1', port: fakePort }], signal: AbortSignal.timeout(5_000) }))
+  metadataProbe(t, infoHash, [{ host: '127.0.0.1', port: fakePort }])
+  await pollUntil('the fetcher\'s extended handshake', () => fetcherOffered, { timeoutMs: 5_000, intervalMs: 20 })
   assert.ok(fetcherOffered !== undefined, 'the fetcher sent its extended handshake')
   assert.equal('ut_pex' in fetcherOffered, false)
 })

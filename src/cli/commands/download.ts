@@ -1,7 +1,7 @@
 /** `p2pshare download NAME|FILEHASH`: the seed's `--download`, with progress and clear failures. */
 import { stat } from 'node:fs/promises'
 import { isMagnet } from '../../content/index.js'
-import { announceUrl, trackerBaseUrl } from '../../discovery/index.js'
+import { trackerBaseUrl } from '../../discovery/index.js'
 import { defaultAdvertiseIp, downloadFile, downloadTorrent, SharingPeer } from '../../node/index.js'
 import { isP2PError, StorageError } from '../../errors.js'
 import { RateLimiter } from '../../swarm/index.js'
@@ -184,7 +184,7 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
   try {
     const outcome = await downloadTorrent({
       ...source,
-      fallbackTrackers: [announceUrl(options.tracker)],
+      trackerUrl: options.tracker,
       onMetadata: ({ name, peers }) => { emit({ event: 'metadata', name, peers }) },
       onResume: ({ verified, pieces }) => {
         say(`Resuming: ${verified} of ${pieces} pieces already verified in the partial download`)
