@@ -116,6 +116,8 @@ export class Torrent {
   readonly #legacy: Array<{ peers: readonly LegacyPeer[], options: LegacySourceOptions }> = []
   /** `existing: 'replace'`: something else is at the final name, replaced once the download is verified. */
   #replaceFinal = false
+  /** Who waits for the next change of state (seedingAnnounced). */
+  readonly #stateWaiters = new Set<() => void>()
   /** `existing` was applied (once: a later start resumes what it began). */
   #claimed = false
   /** The error the torrent failed with (its code tells a one-shot download's exit status); `record.error` is its text. */
@@ -259,10 +261,15 @@ export class Torrent {
    * or every one failed); at once when it has no tracker. Rejects if it stops with an error first.
    */
   async seedingAnnounced (signal?: AbortSignal): Promise<void> {
-    for (let i = 0; i < 100_000 && this.#announceStarted === undefined; i++) {
+    // Looked at again on each change of state (a start goes through at most a few: queued, checking, seeding).
+    for (let i = 0; i < 100 && this.#announceStarted === undefined; i++) {
       if (this.#state === 'error') throw new P2PError('ERR_OUTPUT', this.record.error ?? 'the torrent stopped with an error')
       if (signal?.aborted === true || (this.#started && this.#announcer === undefined)) return
-      await new Promise((resolve) => setTimeout(resolve, 5))
+      await new Promise<void>((resolve) => {
+        const done = (): void => { this.#stateWaiters.delete(done); signal?.removeEventListener('abort', done); resolve() }
+        this.#stateWaiters.add(done)
+        signal?.addEventListener('abort', done, { once: true })
+      })
     }
     await this.#announceStarted
   }
@@ -490,6 +497,7 @@ export class Torrent {
     if ((state === 'downloading' || state === 'seeding') && this.#state !== 'downloading' && this.#state !== 'seeding') this.#startedAt = Date.now()
     this.#state = state
     this.#host.changed(this, 'state')
+    this.#wake()
   }
 
   /** Time spent in the current state, if downloading or seeding, added to the record's counters. */
@@ -509,6 +517,7 @@ export class Torrent {
     this.#host.log(this, `error: ${message}`)
     this.#state = 'error'
     this.#host.changed(this, 'state')
+    this.#wake()
     this.#save()
   }
 
@@ -839,6 +848,12 @@ export class Torrent {
     }
     this.#started = true
     this.#setState(complete ? 'seeding' : 'downloading')
+    this.#wake()
+  }
+
+  /** Whoever waits for a change (seedingAnnounced) looks again. */
+  #wake (): void {
+    for (const wake of [...this.#stateWaiters]) wake()
   }
 
   /** Every piece verified: the content takes its final name, the trackers hear `completed`, and it seeds. */

@@ -189,3 +189,31 @@ test('bad values of the new download and tracker options are usage errors (exit 
     assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr)
   }
 })
+
+test('a catalogue entry whose torrent is other content: refused after its metadata (exit 3), or after its whole-file SHA-1 (exit 7); nothing kept', async (t) => {
+  const dir = tempDir(t)
+  const { url } = await startTracker(dir, t)
+  const wanted = await randomFile(dir, 'wanted.bin', 2 * MIB)
+  const other = await randomFile(dir, 'other.bin', 2 * MIB)
+  const bigger = await randomFile(dir, 'bigger.bin', 3 * MIB)
+  const sharers = { other: await startSharer(dir, other.path, url, t), bigger: await startSharer(dir, bigger.path, url, t) }
+  const infoHash = (s: { proc: Proc }): string => s.proc.stdout().match(/Info hash: ([0-9a-f]{40})/)?.[1] ?? ''
+  // A tracker that lists the wanted file's hash and size with the info hash of another torrent, and only its seed.
+  const lying = (s: { port: number, proc: Proc }) => ({
+    file_hash: wanted.sha1, file_name: 'wanted.bin', file_size: 2 * MIB, peers: [{ ip: '127.0.0.1', port: s.port, chunks: [0, 1] }], info_hash: infoHash(s), bt_peers: [{ ip: '127.0.0.1', port: s.port }]
+  })
+  const cases = [
+    { sharer: sharers.bigger, code: 3, error: /Tracker catalogue mismatch: the torrent of info hash [0-9a-f]{40} is not this file \(1 files, 3145728 bytes\)/ },
+    { sharer: sharers.other, code: 7, error: /Hash mismatch! Expected [0-9a-f]{40}, got [0-9a-f]{40} \(the torrent registered for this file holds other content\)/ }
+  ]
+  for (const [i, c] of cases.entries()) {
+    const tracker = await fakeTracker(t, () => lying(c.sharer))
+    const out = join(dir, `got${i}`)
+    // The sharer is in both lists (one port, both protocols): BitTorrent is used with it, so there is no GET_CHUNK to fall back to.
+    const result = await runCli(['download', wanted.sha1, '--tracker', tracker, '--out', out, '--host', '127.0.0.1', '--stall-timeout', '20'], { cwd: dir, timeoutMs: 60_000 })
+    assert.equal(result.code, c.code, result.stderr)
+    assert.match(result.stderr, c.error)
+    assert.equal(existsSync(join(out, wanted.sha1)), false, 'nothing under the final name')
+    assert.equal(existsSync(join(out, `${wanted.sha1}.part`)), false, 'no partial file of the wrong content')
+  }
+})
