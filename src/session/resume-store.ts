@@ -203,8 +203,12 @@ export class ResumeStore {
     this.#update.run(toRow(record))
   }
 
-  /** The hot path's write: the verified pieces and the counters, after a piece's write completed. */
+  /**
+   * The hot path's write: the verified pieces and the counters, after a piece's write completed. In memory nothing
+   * would read it back (the torrent's record is the state for the life of the process), so nothing is written.
+   */
   saveHave (id: number, have: Uint8Array, downloadedEver: number, uploadedEver: number, activityAt: number | null): void {
+    if (this.#torrentsDir === undefined) return
     this.#setHave.run(Buffer.from(have.buffer, have.byteOffset, have.byteLength), downloadedEver, uploadedEver, activityAt, id)
   }
 

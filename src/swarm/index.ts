@@ -13,4 +13,5 @@ export { CandidateList, DIAL_RETRY_BASE_MS, DIAL_RETRY_MAX_MS, MAX_CANDIDATES, M
 export type { Peer } from './peer.js'
 export { MetadataSwarm, MAX_EARLY_BITFIELD_BYTES, MAX_EARLY_HAVES, type AdoptedWire, type EarlyState } from './metadata-swarm.js'
 export { ExtensionRegistry, type ExtensionPeer, type PeerExtension } from './extensions.js'
+export { UtPex, UT_PEX, decodePexMessage, encodePexMessage, PEX_INTERVAL_MS, MAX_PEX_ACCEPTED, MAX_PEX_MESSAGE_BYTES, type PexContact, type PexMessage } from './ut-pex.js'
 export { UtMetadata, UT_METADATA } from './ut-metadata.js'

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Socket } from 'node:net'
-import { Bitfield } from '../content/index.js'
+import { bdecode, Bitfield, isBDict } from '../content/index.js'
 import type { PieceStorage } from '../storage/index.js'
 import { BLOCK_SIZE, encode, MAX_BLOCK_BYTES, PeerWire, tcpTransport, type Handshake, type Message, type MovedSocket, type PeerWireHandler, type Transport } from '../wire/index.js'
 import type { AdoptedWire } from './metadata-swarm.js'
@@ -19,6 +19,7 @@ import type { Peer } from './peer.js'
 import { TypedEmitter, type EventMap } from './emitter.js'
 import { ExtensionRegistry } from './extensions.js'
 import { UtMetadata } from './ut-metadata.js'
+import { PEX_REACHABLE, PEX_SEED, UtPex, type PexContact } from './ut-pex.js'
 import { PiecePicker, type BlockRef } from './picker.js'
 import type { Limit } from './rate-limiter.js'
 
@@ -103,6 +104,8 @@ export interface TransferOptions extends TransferEvents {
   downloadLimit?: Limit
   /** BEP 27: the info dictionary's `private` flag. Peers come from trackers (and by hand) only: no DHT, no PEX. */
   private?: boolean
+  /** BEP 11 peer exchange (ut_pex) with peers that speak it (default on; never for a private torrent). */
+  pex?: boolean
   /** The candidate list to use (a magnet's, filled while its metadata was fetched); default a new one. */
   candidates?: CandidateList
 }
@@ -154,6 +157,9 @@ export class Transfer implements TransferContext, RegionHost {
   readonly #wires = new Set<PeerWire>()
   /** Outbound connections by the peer key dialled, handshaken or not, until they close. */
   readonly #outbound = new Map<string, PeerWire>()
+  readonly #pex: UtPex | undefined
+  /** BEP 27: peers from trackers (and by hand) only, no peer exchange. */
+  readonly isPrivate: boolean
   /** Peers we could dial, by source, with their failures and back-off; dialled whenever there is room. */
   readonly candidates: CandidateList
   /** BEP 10 extensions of this torrent's connections: ut_metadata serves the info dictionary. */
@@ -188,6 +194,13 @@ export class Transfer implements TransferContext, RegionHost {
     this.seeding = options.seed === true
     this.candidates = options.candidates ?? new CandidateList()
     this.extensions = new ExtensionRegistry([new UtMetadata({ metadata: () => this.#o.metadata })])
+    // BEP 27: a private torrent's peers come from its tracker only; no peer exchange.
+    // The flag as given, or as the info dictionary it serves says (a caller that forgot it still keeps BEP 27).
+    this.isPrivate = options.private ?? (options.metadata !== undefined && infoIsPrivate(options.metadata))
+    if (!this.isPrivate && options.pex !== false) {
+      this.#pex = new UtPex({ contacts: () => this.#pexContacts(), onPeers: (peers) => { this.addPeers(peers, 'pex') }, now: this.#now, onLog: (m) => { this.events.emit('log', m) } })
+      this.extensions.register(this.#pex)
+    }
     const { onProgress, onPieceVerified, onPieceFailed, onBanned, onComplete, onLog } = options
     if (onProgress !== undefined) this.events.on('progress', onProgress)
     if (onPieceVerified !== undefined) this.events.on('pieceVerified', onPieceVerified)
@@ -286,7 +299,7 @@ export class Transfer implements TransferContext, RegionHost {
    */
   addPeers (list: Array<{ host: string, port: number }>, source: PeerSource = 'tracker'): void {
     if (this.#closed) return
-    if (this.#o.private === true && !PRIVATE_SOURCES.has(source)) return
+    if (this.isPrivate && !PRIVATE_SOURCES.has(source)) return
     for (const { host, port } of list) {
       if (port === this.listenPort && isLocalHost(host)) continue
       if (this.#isBanned(host, port)) continue
@@ -787,6 +800,18 @@ export class Transfer implements TransferContext, RegionHost {
     this.events.emit('complete')
   }
 
+  /** The peers we are connected to, as PEX tells others of them: dialled ones where we dialled, others at their `p`. */
+  * #pexContacts (): Generator<PexContact> {
+    for (const peer of this.peers.values()) {
+      if (!peer.wire.handshaken) continue
+      const out = peer.wire.direction === 'out'
+      const port = out ? peer.port : this.#pex?.listenPortOf(peer)
+      if (port === undefined) continue
+      const seed = peer.has === 'all' || (peer.has !== undefined && peer.has.complete)
+      yield { key: peerKey(peer.host, port), host: peer.host, port, flags: (out ? PEX_REACHABLE : 0) | (seed ? PEX_SEED : 0), connection: peer.id }
+    }
+  }
+
   /** Timeouts, rates, pipelines, rechoke and dials: every TICK_MS (by its own timer, or by its session's). */
   tick (): void {
     if (this.#closed) return
@@ -807,6 +832,7 @@ export class Transfer implements TransferContext, RegionHost {
       peer.fillRequests(now)
     }
     if (now - this.#lastRechoke >= RECHOKE_INTERVAL_MS) this.#rechoke(now)
+    this.#pex?.tick()
     if (this.#progressDue) this.#emitProgress()
     // Candidates whose back-off has run out, or that waited for room.
     this.#connectMore()
@@ -865,4 +891,14 @@ function blockDigests (piece: Buffer): Buffer {
 /** Peers on loopback share one address, so there a ban is per address and port; elsewhere, per address. */
 function banKey (host: string, port: number): string {
   return isLocalHost(host) ? peerKey(host, port) : host
+}
+
+/** Does this info dictionary carry BEP 27's `private=1`? (Undecodable: not, and the metainfo parser will say why.) */
+function infoIsPrivate (info: Buffer): boolean {
+  try {
+    const v = bdecode(info).value
+    return isBDict(v) && v.private === 1
+  } catch {
+    return false
+  }
 }

@@ -4,7 +4,7 @@
  */
 import type { TestContext } from 'node:test'
 import { createHash, randomBytes } from 'node:crypto'
-import { Bitfield } from '../../src/content/index.js'
+import { Bitfield, type Metainfo } from '../../src/content/index.js'
 import { PeerListener } from '../../src/node/index.js'
 import { PieceStore } from '../../src/storage/index.js'
 import { Transfer, type RateLimiter } from '../../src/swarm/index.js'
@@ -25,6 +25,10 @@ export interface TestPeerOptions {
   uploadLimit?: RateLimiter
   transport?: Transport
   onBanned?: (peer: string, reason: string) => void
+  /** BEP 27 (no peer exchange). */
+  private?: boolean
+  /** Peer exchange (default on). */
+  pex?: boolean
 }
 
 export interface TestPeer { transfer: Transfer, port: number, listener: PeerListener }
@@ -54,7 +58,9 @@ export async function startTestPeer (t: TestContext, opts: TestPeerOptions): Pro
     ...(opts.metadata === undefined ? {} : { metadata: opts.metadata }),
     ...(opts.uploadLimit === undefined ? {} : { uploadLimit: opts.uploadLimit }),
     ...(opts.transport === undefined ? {} : { transport: opts.transport }),
-    ...(opts.onBanned === undefined ? {} : { onBanned: opts.onBanned })
+    ...(opts.onBanned === undefined ? {} : { onBanned: opts.onBanned }),
+    ...(opts.private === undefined ? {} : { private: opts.private }),
+    ...(opts.pex === undefined ? {} : { pex: opts.pex })
   })
   ref.transfer = transfer
   transfer.start()
@@ -74,4 +80,22 @@ export async function withDeadline<T> (p: Promise<T>, ms: number, what: string):
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms) })
   try { return await Promise.race([p, deadline]) } finally { clearTimeout(timer) }
+}
+
+/** A test peer of the single-file torrent `meta` (from a .torrent made by `create`), its file at `path`. */
+export async function peerOfTorrent (t: TestContext, meta: Metainfo, path: string, o: { seed: boolean, uploadLimit?: RateLimiter, pex?: boolean }): Promise<TestPeer> {
+  const { seed, uploadLimit } = o
+  return await startTestPeer(t, {
+    path,
+    length: meta.info.totalSize,
+    pieceLength: meta.info.pieceLength,
+    infoHash: Buffer.from(meta.infoHash, 'hex'),
+    hashes: meta.info.pieces,
+    seed,
+    keepSeeding: true,
+    metadata: meta.info.raw,
+    private: meta.info.private,
+    ...(o.pex === undefined ? {} : { pex: o.pex }),
+    ...(uploadLimit === undefined ? {} : { uploadLimit })
+  })
 }

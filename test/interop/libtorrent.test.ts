@@ -4,28 +4,14 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
 import { copyFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomFile, sha1Of, tempDir } from '../helpers/files.js'
 import { freePort } from '../helpers/net.js'
-import { runCli, runToEnd, start, startSharer, startTracker, type Proc } from '../helpers/process.js'
+import { lt, requireLibtorrent } from '../helpers/libtorrent.js'
+import { runCli, runToEnd, startSharer, startTracker } from '../helpers/process.js'
 
-// Debian's interpreter: python3-libtorrent installs for it, not for other pythons on PATH.
-const PYTHON = '/usr/bin/python3'
-const LT_CLIENT = join(import.meta.dirname ?? '', '..', '..', '..', 'test', 'fixtures', 'clients', 'lt_client.py')
-
-test.before(() => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import libtorrent'], { stdio: 'pipe' })
-  } catch {
-    throw new Error('libtorrent is missing: apt-get install python3-libtorrent (.ci/run does)')
-  }
-})
-
-function lt (args: string[], dir: string, t: TestContext): Proc {
-  return start(PYTHON, ['-u', LT_CLIENT, ...args], { cwd: dir, t })
-}
+test.before(requireLibtorrent)
 
 async function ltLeech (source: string, saveDir: string, dir: string, t: TestContext): Promise<void> {
   mkdirSync(saveDir, { recursive: true })
