@@ -55,6 +55,8 @@ export interface DownloadOptions {
   onLog?: (message: string) => void
   /** A peer was banned: pieces it sent failed their SHA-1 check too often. */
   onBanned?: (peer: string, reason: string) => void
+  /** A BitTorrent peer connected, and where it came from (tracker, catalogue, pex, incoming...). */
+  onPeer?: (peer: string, source: string) => void
 }
 
 export interface DownloadOutcome {
@@ -167,7 +169,7 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
     const fallback = new AbortController()
     const received = { bittorrent: 0, getChunk: 0 }
     const following = follow(session, t, {
-      ...pick(options, ['stallTimeoutMs', 'onWaiting', 'onResume', 'onBanned']),
+      ...pick(options, ['stallTimeoutMs', 'onWaiting', 'onResume', 'onBanned', 'onPeer']),
       signal: options.signal === undefined ? fallback.signal : AbortSignal.any([options.signal, fallback.signal]),
       onStart: (x) => {
         options.onStart?.({ protocol: 'bittorrent', chunks: t.info?.pieceCount ?? 0, peers: btPeers.length + legacyOnly.length, legacyPeers: legacyOnly.length, path })

@@ -41,6 +41,8 @@ export interface TorrentDownloadOptions {
   onLog?: (message: string) => void
   /** A peer was banned: pieces it sent failed their SHA-1 check too often. */
   onBanned?: (peer: string, reason: string) => void
+  /** A peer connected, and where it came from. */
+  onPeer?: (peer: string, source: string) => void
   /** Replace a different file or folder already at the torrent's name (default: refuse with ERR_OUTPUT_EXISTS). */
   overwrite?: boolean
   /** Fail after this long without a byte of payload, or before it without the metadata (default 60 s; 0: never). */
@@ -111,6 +113,8 @@ export interface FollowOptions {
   onStart?: ((transfer: Transfer) => void) | undefined
   onProgress?: ((transfer: Transfer) => void) | undefined
   onBanned?: ((peer: string, reason: string) => void) | undefined
+  /** A peer connected, and where it came from (tracker, catalogue, pex, manual, incoming...). */
+  onPeer?: ((peer: string, source: string) => void) | undefined
   /** A transfer completed (before it ends: its counters are whole). */
   onTransferComplete?: ((transfer: Transfer) => void) | undefined
 }
@@ -131,6 +135,11 @@ export async function follow (session: Session, torrent: Torrent, options: Follo
     t.events.on('progress', (x) => { options.onProgress?.(x) })
     t.events.on('complete', () => { options.onTransferComplete?.(t) })
     if (options.onBanned !== undefined) t.events.on('banned', options.onBanned)
+    if (options.onPeer !== undefined) {
+      // Those that came with a magnet's metadata connected before this transfer could be followed.
+      for (const p of t.peers.values()) options.onPeer(p.id, t.peerSource(p))
+      t.events.on('peer', options.onPeer)
+    }
     if (!began) { began = true; options.onStart?.(t) }
   }
   const offs = [

@@ -468,7 +468,7 @@ export class Torrent {
       address: p.id,
       client: p.clientName === '' ? null : p.clientName,
       protocol: p.protocol,
-      source: p.wire.direction === 'in' ? 'incoming' : [...(t?.candidates.get(p.id)?.sources ?? [])][0] ?? 'tracker',
+      source: t?.peerSource(p) ?? 'tracker',
       direction: p.wire.direction,
       downloadRate: p.downloadRate.rate,
       uploadRate: p.uploadRate.rate,

@@ -65,6 +65,8 @@ export interface TransferEventMap extends EventMap {
   pieceVerified: [index: number]
   pieceFailed: [index: number, peers: string[]]
   banned: [peer: string, reason: string]
+  /** A peer's handshake was accepted; `source`: where we learned of it (`incoming`: it connected to us). */
+  peer: [peer: string, source: PeerSource]
   complete: []
   log: [message: string]
 }
@@ -567,6 +569,7 @@ export class Transfer implements TransferContext, RegionHost {
         this.#met.add(session.id)
         this.#progressDue = true
         if (direction === 'out') this.candidates.connected(session.id)
+        this.events.emit('peer', session.id, this.peerSource(session))
         return { accept: true }
       },
       onReady: () => { session?.start({ announced: adopted }) },
@@ -798,6 +801,12 @@ export class Transfer implements TransferContext, RegionHost {
     }
     this.#emitProgress()
     this.events.emit('complete')
+  }
+
+  /** Where we learned of a connected peer: its candidate's first source, or `incoming` when it connected to us. */
+  peerSource (peer: PeerSession): PeerSource {
+    if (peer.wire.direction === 'in') return 'incoming'
+    return [...(this.candidates.get(peer.id)?.sources ?? [])][0] ?? 'tracker'
   }
 
   /** The peers we are connected to, as PEX tells others of them: dialled ones where we dialled, others at their `p`. */

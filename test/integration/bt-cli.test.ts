@@ -52,6 +52,9 @@ test('download a magnet link: the metadata comes from the sharing peer (BEP 9), 
   const all = events(result.stdout)
   assert.equal(all.find(e => e.event === 'metadata')?.name, 'clip.bin')
   assert.equal(all.find(e => e.event === 'done')?.protocol, 'bittorrent')
+  // Where each peer came from: the sharer, from the tracker (or, had it dialled first, incoming).
+  const sources = all.filter(e => e.event === 'peer').map(e => e.source)
+  assert.ok(sources.length >= 1 && sources.every(s => s === 'tracker' || s === 'incoming'), JSON.stringify(sources))
   assert.equal(sha1Of(join(out, 'clip.bin')), file.sha1)
 })
 

@@ -56,6 +56,7 @@ export async function downloadCommand (target: string, options: DownloadCommandO
       ...limits(options),
       ...(ctx.verbose ? { onLog: (m: string) => { ctx.err(m) } } : {}),
       onBanned: (peer: string, reason: string) => { warnBanned(peer, reason, ctx, { mode, say, emit, progress }) },
+      onPeer: (peer: string, source: string) => { reportPeer(peer, source, ctx, { mode, say, emit, progress }) },
       onProgress: (p) => { progress.update(p) },
       onEvent: (e) => {
         if (e.type === 'chunk-failed' && ctx.verbose) ctx.err(`chunk ${e.index} from ${e.peer} failed: ${e.error}`)
@@ -102,6 +103,12 @@ function warnBanned (peer: string, reason: string, ctx: CommandContext, out: Out
   out.progress.finish()
   if (out.mode !== 'quiet' && out.mode !== 'json') ctx.err(`⚠️  Banned peer ${peer}: ${reason}`)
   out.emit({ event: 'peer-banned', peer, reason })
+}
+
+/** A BitTorrent peer connected: where it came from, as a JSON event, and a line with -v. */
+function reportPeer (peer: string, source: string, ctx: CommandContext, out: Output): void {
+  out.emit({ event: 'peer', peer, source })
+  if (ctx.verbose) ctx.err(`peer ${peer} connected (from ${source})`)
 }
 
 /** `download NAME --seed`: share the verified file, as `share` would, until Ctrl+C. */
@@ -209,7 +216,8 @@ async function torrentDownload (source: { torrentPath: string } | { magnet: stri
         emit({ event: 'seeding' })
       },
       ...(ctx.verbose ? { onLog: (m: string) => { ctx.err(m) } } : {}),
-      onBanned: (peer: string, reason: string) => { warnBanned(peer, reason, ctx, out) }
+      onBanned: (peer: string, reason: string) => { warnBanned(peer, reason, ctx, out) },
+      onPeer: (peer: string, source: string) => { reportPeer(peer, source, ctx, out) }
     })
     progress.finish()
     if (outcome.alreadyPresent) say(`Already downloaded: ${outcome.path} (every piece verified, nothing fetched)`)
