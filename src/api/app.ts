@@ -27,6 +27,7 @@ import {
   type AuthLimits
 } from './security.js'
 import { AJV_OPTIONS, formatSchemaErrors } from './validation.js'
+import { lazySerializers, precompiledValidators, type BuildSerializer, type BuildValidator } from './validators.js'
 
 /**
  * A plugin of the node app (the Transmission RPC): registered in its own encapsulated context after the security
@@ -59,6 +60,11 @@ export interface NodeAppOptions {
   authLimits?: Partial<AuthLimits> | undefined
   /** Limits of the event stream (default: limits.ts). For tests. */
   eventStream?: Partial<EventStreamLimits> | undefined
+  /**
+   * fastify's schema compilers (default: the precompiled validators of validators.ts, fast-json-stringify loaded only
+   * for a response schema). For the validator generator (validator-codegen.ts) and tests.
+   */
+  schemaCompilers?: { buildValidator?: BuildValidator | undefined, buildSerializer?: BuildSerializer | undefined } | undefined
 }
 
 /** The token in a logged request target replaced: request logs must not hold a credential. */
@@ -87,6 +93,12 @@ export async function buildNodeApp (options: NodeAppOptions): Promise<FastifyIns
     requestTimeout: API_REQUEST_TIMEOUT_MS,
     routerOptions: { maxParamLength: API_MAX_PARAM_LENGTH },
     ajv: { customOptions: AJV_OPTIONS },
+    schemaController: {
+      compilersFactory: {
+        buildValidator: options.schemaCompilers?.buildValidator ?? precompiledValidators(),
+        buildSerializer: options.schemaCompilers?.buildSerializer ?? lazySerializers()
+      }
+    },
     schemaErrorFormatter: formatSchemaErrors,
     ...apiErrorServerOptions
   })
