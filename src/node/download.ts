@@ -210,20 +210,15 @@ async function downloadOverBitTorrent (lookup: LookupResult, fileHash: string, p
  */
 async function metadataInTime (session: Session, torrent: Torrent, btPeers: number, signal: AbortSignal | undefined): Promise<boolean> {
   const deadline = Date.now() + METADATA_FALLBACK_MS
-  for (let i = 0; i < METADATA_FALLBACK_MS / FALLBACK_CHECK_MS + 1; i++) {
+  for (let i = 0; i < METADATA_FALLBACK_MS / FALLBACK_CHECK_MS + 1 && Date.now() < deadline; i++) {
     if (signal?.aborted === true) throw new AbortError('Download interrupted')
+    if (torrent.info !== undefined) return true
     if (torrent.state === 'error') {
       if (torrent.failure instanceof P2PError && torrent.failure.code !== 'ERR_TRACKER_REPLY') throw torrent.failure
-      await session.remove(torrent.id)
-      return false
+      break
     }
-    if (torrent.info !== undefined) return true
     const m = torrent.metadataSwarm
-    const triedAll = m !== undefined && m.peers === 0 && m.dialing === 0 && m.everConnected + m.dialsFailed >= btPeers
-    if (Date.now() >= deadline || triedAll) {
-      await session.remove(torrent.id)
-      return false
-    }
+    if (m !== undefined && m.peers === 0 && m.dialing === 0 && m.everConnected + m.dialsFailed >= btPeers) break
     await new Promise((resolve) => setTimeout(resolve, FALLBACK_CHECK_MS))
   }
   await session.remove(torrent.id)

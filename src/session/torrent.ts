@@ -658,10 +658,11 @@ export class Torrent {
   async #claimPlace (signal: AbortSignal): Promise<void> {
     this.#claimed = true
     const final = join(this.record.downloadDir, this.#top)
-    if (await pathKind(final) === 'missing') return
+    const kind = await pathKind(final)
+    if (kind === 'missing') return
     const info = this.info as ParsedInfo
     const files = this.#files('')
-    let intact = await pathKind(final) !== 'link'
+    let intact = kind !== 'link'
     for (const f of files) {
       if (!intact) break
       if (f.padding === true) continue
