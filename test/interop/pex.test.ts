@@ -40,7 +40,7 @@ test('libtorrent, the only peer our downloader knows, tells it of our other peer
   await seed.waitFor(/READY/)
   const other = await peerOfTorrent(t, meta, join(dir, 'other.bin'), { seed: false })
   other.transfer.addPeers([{ host: '127.0.0.1', port: ltPort }], 'manual')
-  await pollUntil('our first peer connected to libtorrent', () => other.transfer.peers.size > 0 ? true : undefined, { timeoutMs: 15_000, intervalMs: 50, giveUpIf: () => exitReason(seed, 'libtorrent') })
+  await pollUntil('our first peer connected to libtorrent', () => other.transfer.peers.size > 0 ? true : undefined, { timeoutMs: 45_000, intervalMs: 50, giveUpIf: () => exitReason(seed, 'libtorrent') })
   const ours = await peerOfTorrent(t, meta, join(dir, 'ours.bin'), { seed: false })
   ours.transfer.addPeers([{ host: '127.0.0.1', port: ltPort }], 'manual')
   const key = `127.0.0.1:${other.port}`
